@@ -1,0 +1,3 @@
+module github.com/unswift/unswift
+
+go 1.26.8
