@@ -1,0 +1,41 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/unswift/unswift/internal/model"
+)
+
+func cmdBench(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench", "-m MODEL [flags]", stderr)
+	var mf modelFlags
+	mf.register(fs)
+	promptTokens := fs.Int("prompt-tokens", 128, "prompt tokens processed as one batch")
+	genTokens := fs.Int("gen-tokens", 64, "tokens generated one at a time")
+	reps := fs.Int("reps", 3, "repetitions; the fastest is reported")
+	asJSON := fs.Bool("json", false, "print one JSON object on stdout")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	m, pool, err := mf.open()
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	defer pool.Close()
+	r, err := model.Bench(m, pool, model.BenchOptions{PromptTokens: *promptTokens, GenTokens: *genTokens, Reps: *reps})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		return enc.Encode(r)
+	}
+	fmt.Fprintf(stdout, "model:       %s (%s, %d threads)\n", m.Path, m.Format, r.Threads)
+	fmt.Fprintf(stdout, "prompt:      %d tokens in a batch: %.1f tokens/s\n", r.PromptTokens, r.PromptTokensPerS)
+	fmt.Fprintf(stdout, "generation:  %d tokens: %.1f tokens/s (%.3f ms/token)\n", r.GenTokens, r.GenTokensPerS, 1e3/r.GenTokensPerS)
+	fmt.Fprintf(stdout, "weights:     %.2f MB read per token: %.2f GB/s effective\n", float64(r.WeightBytesPerToken)/1e6, r.WeightGBPerS)
+	return nil
+}

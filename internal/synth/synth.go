@@ -1,0 +1,201 @@
+// Package synth writes random-weight Llama models of real shapes as GGUF files.
+// Speed does not depend on the weights' values, so such a model is a fair speed
+// benchmark of a shape nobody has to download; fidelity needs real weights.
+package synth
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+
+	"github.com/unswift/unswift/internal/gguf"
+	"github.com/unswift/unswift/internal/tensor"
+)
+
+// Shape is a named set of Llama hyper-parameters.
+type Shape struct {
+	Name                                                string
+	Dim, Hidden, Layers, Heads, KVHeads, Vocab, Context int
+	RopeBase                                            float64
+}
+
+// Shapes are the named shapes synth can write.
+var Shapes = map[string]Shape{
+	"stories110m":     {Name: "stories110m", Dim: 768, Hidden: 2048, Layers: 12, Heads: 12, KVHeads: 12, Vocab: 32000, Context: 1024, RopeBase: 10000},
+	"tinyllama-1.1b":  {Name: "tinyllama-1.1b", Dim: 2048, Hidden: 5632, Layers: 22, Heads: 32, KVHeads: 4, Vocab: 32000, Context: 2048, RopeBase: 10000},
+	"llama3-8b-layer": {Name: "llama3-8b-layer", Dim: 4096, Hidden: 14336, Layers: 1, Heads: 32, KVHeads: 8, Vocab: 32000, Context: 8192, RopeBase: 500000},
+	"tiny":            {Name: "tiny", Dim: 64, Hidden: 176, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 320, Context: 256, RopeBase: 10000},
+}
+
+// ShapeNames lists the shape names, sorted.
+func ShapeNames() []string {
+	var s []string
+	for k := range Shapes {
+		s = append(s, k)
+	}
+	sort.Strings(s)
+	return s
+}
+
+// Options control Write.
+type Options struct {
+	Type     tensor.DType // type of the matrices: F32, F16, BF16 or Q8_0 (norms stay F32)
+	Seed     uint64
+	Progress func(done, total int) // called after each tensor
+}
+
+// Write writes a random-weight model of shape s to path atomically. Matrices
+// are drawn from N(0, 0.02²) (the usual initialisation scale), norm weights are
+// one. The model carries a byte-level SentencePiece vocabulary: <unk>, <s>,
+// </s>, the 256 byte tokens, then unused filler tokens up to the vocab size.
+func Write(path string, s Shape, opt Options) error {
+	switch opt.Type {
+	case tensor.F32, tensor.F16, tensor.BF16, tensor.Q8_0:
+	default:
+		return fmt.Errorf("synth: unsupported type %s (want f32, f16, bf16 or q8_0)", opt.Type)
+	}
+	if s.Vocab < 259 {
+		return fmt.Errorf("synth: vocab %d is smaller than the 259 tokens of the byte vocabulary", s.Vocab)
+	}
+	w, err := gguf.Create(path)
+	if err != nil {
+		return err
+	}
+	defer w.Abort()
+	if err := Header(w, s, opt.Type); err != nil {
+		return err
+	}
+	specs := tensors(s, opt.Type)
+	for _, t := range specs {
+		w.AddTensorInfo(t.name, t.typ, t.shape...)
+	}
+	if err := w.WriteHeader(); err != nil {
+		return err
+	}
+	rng := rand.New(rand.NewPCG(opt.Seed, 0x5eed))
+	var f32 []float32
+	var buf []byte
+	for i, t := range specs {
+		n := 1
+		for _, d := range t.shape {
+			n *= d
+		}
+		if cap(f32) < n {
+			f32 = make([]float32, n)
+		}
+		f32 = f32[:n]
+		if t.norm {
+			for j := range f32 {
+				f32[j] = 1
+			}
+		} else {
+			for j := range f32 {
+				f32[j] = float32(rng.NormFloat64() * 0.02)
+			}
+		}
+		size, err := t.typ.Bytes(n)
+		if err != nil {
+			return err
+		}
+		if cap(buf) < size {
+			buf = make([]byte, size)
+		}
+		buf = buf[:size]
+		if err := tensor.Quantize(buf, t.typ, f32); err != nil {
+			return err
+		}
+		if err := w.WriteTensorData(t.name, buf); err != nil {
+			return err
+		}
+		if opt.Progress != nil {
+			opt.Progress(i+1, len(specs))
+		}
+	}
+	return w.Close()
+}
+
+type spec struct {
+	name  string
+	typ   tensor.DType
+	shape []int
+	norm  bool
+}
+
+func tensors(s Shape, typ tensor.DType) []spec {
+	kv := s.Dim / s.Heads * s.KVHeads
+	ts := []spec{{name: "token_embd.weight", typ: typ, shape: []int{s.Dim, s.Vocab}}}
+	for l := 0; l < s.Layers; l++ {
+		p := fmt.Sprintf("blk.%d.", l)
+		ts = append(ts,
+			spec{p + "attn_norm.weight", tensor.F32, []int{s.Dim}, true},
+			spec{p + "attn_q.weight", typ, []int{s.Dim, s.Dim}, false},
+			spec{p + "attn_k.weight", typ, []int{s.Dim, kv}, false},
+			spec{p + "attn_v.weight", typ, []int{s.Dim, kv}, false},
+			spec{p + "attn_output.weight", typ, []int{s.Dim, s.Dim}, false},
+			spec{p + "ffn_norm.weight", tensor.F32, []int{s.Dim}, true},
+			spec{p + "ffn_gate.weight", typ, []int{s.Dim, s.Hidden}, false},
+			spec{p + "ffn_down.weight", typ, []int{s.Hidden, s.Dim}, false},
+			spec{p + "ffn_up.weight", typ, []int{s.Dim, s.Hidden}, false},
+		)
+	}
+	ts = append(ts, spec{"output_norm.weight", tensor.F32, []int{s.Dim}, true},
+		spec{"output.weight", typ, []int{s.Dim, s.Vocab}, false})
+	return ts
+}
+
+// Header adds the llama architecture metadata and the byte-level vocabulary.
+func Header(w *gguf.Writer, s Shape, typ tensor.DType) error {
+	w.AddString("general.architecture", "llama")
+	w.AddString("general.name", "synth-"+s.Name+"-"+strings.ToLower(typ.String()))
+	w.AddString("general.description", "random weights (unswift synth): for speed benchmarks only")
+	w.AddUint32("llama.context_length", uint32(s.Context))
+	w.AddUint32("llama.embedding_length", uint32(s.Dim))
+	w.AddUint32("llama.block_count", uint32(s.Layers))
+	w.AddUint32("llama.feed_forward_length", uint32(s.Hidden))
+	w.AddUint32("llama.attention.head_count", uint32(s.Heads))
+	w.AddUint32("llama.attention.head_count_kv", uint32(s.KVHeads))
+	w.AddUint32("llama.rope.dimension_count", uint32(s.Dim/s.Heads))
+	w.AddFloat32("llama.rope.freq_base", float32(s.RopeBase))
+	w.AddFloat32("llama.attention.layer_norm_rms_epsilon", 1e-5)
+	tokens, scores, types := ByteVocab(s.Vocab)
+	w.AddString("tokenizer.ggml.model", "llama")
+	w.AddStrings("tokenizer.ggml.tokens", tokens)
+	w.AddFloat32s("tokenizer.ggml.scores", scores)
+	w.AddInt32s("tokenizer.ggml.token_type", types)
+	w.AddUint32("tokenizer.ggml.bos_token_id", 1)
+	w.AddUint32("tokenizer.ggml.eos_token_id", 2)
+	w.AddUint32("tokenizer.ggml.unknown_token_id", 0)
+	return nil
+}
+
+// ByteVocab returns a SentencePiece-style vocabulary of n tokens that encodes
+// any text as bytes: <unk>, <s>, </s>, <0x00>..<0xFF>, then unused fillers.
+func ByteVocab(n int) (tokens []string, scores []float32, types []int32) {
+	tokens = []string{"<unk>", "<s>", "</s>"}
+	types = []int32{2, 3, 3}
+	for b := 0; b < 256; b++ {
+		tokens = append(tokens, fmt.Sprintf("<0x%02X>", b))
+		types = append(types, 6)
+	}
+	for len(tokens) < n {
+		tokens = append(tokens, fmt.Sprintf("<unused%d>", len(tokens)))
+		types = append(types, 5)
+	}
+	scores = make([]float32, len(tokens))
+	return tokens, scores, types
+}
+
+// Bytes is the file size of a shape at a type, for messages before writing.
+func Bytes(s Shape, typ tensor.DType) int64 {
+	var n int64
+	for _, t := range tensors(s, typ) {
+		k := 1
+		for _, d := range t.shape {
+			k *= d
+		}
+		b, _ := t.typ.Bytes(k)
+		n += int64(b)
+	}
+	return n
+}
