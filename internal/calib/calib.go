@@ -65,8 +65,8 @@ func (l *Layer) add(x []float32, n, hidden int) {
 
 // Options control Collect.
 type Options struct {
-	Tokens   int                    // tokens to run (the text must hold at least this many)
-	Window   int                    // tokens per window, BOS included (default: the model's context)
+	Tokens   int                   // tokens to run (the text must hold at least this many)
+	Window   int                   // tokens per window, BOS included (default: the model's context)
 	Progress func(done, total int) // called after each window with tokens done
 }
 

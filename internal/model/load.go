@@ -28,7 +28,7 @@ type Model struct {
 	GGUF      *gguf.File       // the parsed GGUF file, nil for other formats
 	Taylor    *Taylor          // the TaylorMLP of a release, nil for a plain model
 
-	order  int // order a release runs at
+	order int // order a release runs at
 
 	closer io.Closer
 }
