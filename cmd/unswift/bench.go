@@ -30,12 +30,24 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		return enc.Encode(r)
+		out := map[string]any{
+			"prompt_tokens": r.PromptTokens, "gen_tokens": r.GenTokens,
+			"prompt_tokens_per_s": r.PromptTokensPerS, "gen_tokens_per_s": r.GenTokensPerS,
+			"weight_bytes_per_token": r.WeightBytesPerToken, "weight_gb_per_s": r.WeightGBPerS,
+			"threads": r.Threads, "model": m.Path, "format": m.Format,
+		}
+		if m.Taylor != nil {
+			out["order"] = m.Order()
+			out["predicted_slowdown"] = m.PredictedSlowdown()
+		}
+		return json.NewEncoder(stdout).Encode(out)
 	}
 	fmt.Fprintf(stdout, "model:       %s (%s, %d threads)\n", m.Path, m.Format, r.Threads)
 	fmt.Fprintf(stdout, "prompt:      %d tokens in a batch: %.1f tokens/s\n", r.PromptTokens, r.PromptTokensPerS)
 	fmt.Fprintf(stdout, "generation:  %d tokens: %.1f tokens/s (%.3f ms/token)\n", r.GenTokens, r.GenTokensPerS, 1e3/r.GenTokensPerS)
 	fmt.Fprintf(stdout, "weights:     %.2f MB read per token: %.2f GB/s effective\n", float64(r.WeightBytesPerToken)/1e6, r.WeightGBPerS)
+	if m.Taylor != nil {
+		fmt.Fprintf(stdout, "release:     order %d of %d, predicted slowdown %.2f× over the original\n", m.Order(), m.Taylor.Order, m.PredictedSlowdown())
+	}
 	return nil
 }

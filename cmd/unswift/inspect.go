@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
-
-	"github.com/unswift/unswift/internal/model"
 )
 
 func cmdInspect(args []string, stdout, stderr io.Writer) error {
@@ -16,13 +14,11 @@ func cmdInspect(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if mf.path == "" {
-		return fmt.Errorf("no model given: pass -m FILE")
-	}
-	m, err := model.Open(mf.path, model.Options{Tokenizer: mf.tokenizer})
+	m, pool, err := mf.open()
 	if err != nil {
 		return err
 	}
+	pool.Close()
 	defer m.Close()
 	c := m.Config
 	fmt.Fprintf(stdout, "file:          %s (%s)\n", m.Path, m.Format)
@@ -37,6 +33,16 @@ func cmdInspect(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "parameters:    %d (%.1f MB of tensor data); %.1f MB read per generated token\n",
 		params, float64(bytes)/1e6, float64(m.WeightBytesPerToken())/1e6)
+	if t := m.Taylor; t != nil {
+		e := 0
+		for _, n := range t.Expanded {
+			e += n
+		}
+		fmt.Fprintf(stdout, "TaylorMLP:     order %d (running at %d), activation %s, basis %s, centre %s, expand %s\n",
+			t.Order, m.Order(), t.Activation, t.Basis, t.Center, t.ExpandRule)
+		fmt.Fprintf(stdout, "               %d of %d MLP channels expanded (%.1f%%), per layer %v; predicted slowdown %.2f×\n",
+			e, c.Hidden*c.Layers, 100*float64(e)/float64(c.Hidden*c.Layers), t.Expanded, m.PredictedSlowdown())
+	}
 	tok := m.Tokenizer
 	fmt.Fprintf(stdout, "tokenizer:     %T, %d tokens, BOS %d, EOS %d\n", tok, tok.VocabSize(), tok.BOS(), tok.EOS())
 	if *meta && m.GGUF != nil {

@@ -25,11 +25,13 @@ type command struct {
 }
 
 var commands = []command{
+	{"demo", "secure the default model and compare the release with the original", cmdDemo},
 	{"run", "generate text from a model or release", cmdRun},
 	{"inspect", "show a model's architecture, tensors and tokenizer", cmdInspect},
 	{"bench", "measure prompt and generation speed", cmdBench},
 	{"synth", "write a random-weight model of a real shape (for speed tests)", cmdSynth},
 	{"secure", "calibrate a model and write its TaylorMLP release", cmdSecure},
+	{"serve", "OpenAI-compatible local HTTP server with a chat page", cmdServe},
 }
 
 func usage(w io.Writer) {

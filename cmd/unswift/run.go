@@ -17,20 +17,25 @@ type modelFlags struct {
 	path      string
 	tokenizer string
 	threads   int
+	order     int
 }
 
 func (f *modelFlags) register(fs interface {
 	StringVar(*string, string, string, string)
 	IntVar(*int, string, int, string)
 }) {
-	fs.StringVar(&f.path, "m", "", "model file: GGUF, or llama2.c checkpoint (required)")
+	fs.StringVar(&f.path, "m", "", "model file: GGUF (plain or TaylorMLP release), or llama2.c checkpoint (default: "+defaultModel+")")
 	fs.StringVar(&f.tokenizer, "tokenizer", "", "llama2.c tokenizer.bin (default: the one beside the checkpoint)")
 	fs.IntVar(&f.threads, "threads", 0, "threads (default: all cores)")
+	fs.IntVar(&f.order, "order", -1, "TaylorMLP release: run at this order (default: the released N)")
 }
 
 func (f *modelFlags) open() (*model.Model, *kernel.Pool, error) {
 	if f.path == "" {
-		return nil, nil, fmt.Errorf("no model given: pass -m FILE (for example -m ../shared/models/stories260K/stories260K.gguf)")
+		if _, err := os.Stat(defaultModel); err != nil {
+			return nil, nil, fmt.Errorf("no model given and the default %s is absent: pass -m FILE (a llama GGUF, or a llama2.c checkpoint such as stories15M.bin with its tokenizer.bin)", defaultModel)
+		}
+		f.path = defaultModel
 	}
 	if f.threads < 0 {
 		return nil, nil, fmt.Errorf("--threads %d must be ≥ 0", f.threads)
@@ -38,6 +43,12 @@ func (f *modelFlags) open() (*model.Model, *kernel.Pool, error) {
 	m, err := model.Open(f.path, model.Options{Tokenizer: f.tokenizer})
 	if err != nil {
 		return nil, nil, err
+	}
+	if f.order >= 0 {
+		if err := m.SetOrder(f.order); err != nil {
+			m.Close()
+			return nil, nil, err
+		}
 	}
 	return m, kernel.NewPool(f.threads), nil
 }
