@@ -12,6 +12,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("bench", "-m MODEL [flags]", stderr)
 	var mf modelFlags
 	mf.register(fs)
+	mf.registerOrder(fs)
 	promptTokens := fs.Int("prompt-tokens", 128, "prompt tokens processed as one batch")
 	genTokens := fs.Int("gen-tokens", 64, "tokens generated one at a time")
 	reps := fs.Int("reps", 3, "repetitions; the fastest is reported")

@@ -10,6 +10,7 @@ func cmdInspect(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("inspect", "-m MODEL [flags]", stderr)
 	var mf modelFlags
 	mf.register(fs)
+	mf.registerOrder(fs)
 	meta := fs.Bool("meta", false, "also list every GGUF metadata key")
 	if err := parse(fs, args); err != nil {
 		return err

@@ -27,6 +27,13 @@ func (f *modelFlags) register(fs interface {
 	fs.StringVar(&f.path, "m", "", "model file: GGUF (plain or TaylorMLP release), or llama2.c checkpoint (default: "+defaultModel+")")
 	fs.StringVar(&f.tokenizer, "tokenizer", "", "llama2.c tokenizer.bin (default: the one beside the checkpoint)")
 	fs.IntVar(&f.threads, "threads", 0, "threads (default: all cores)")
+	f.order = -1
+}
+
+// registerOrder adds --order, for commands that run a release.
+func (f *modelFlags) registerOrder(fs interface {
+	IntVar(*int, string, int, string)
+}) {
 	fs.IntVar(&f.order, "order", -1, "TaylorMLP release: run at this order (default: the released N)")
 }
 
@@ -57,6 +64,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("run", "-m MODEL -p PROMPT [flags]", stderr)
 	var mf modelFlags
 	mf.register(fs)
+	mf.registerOrder(fs)
 	prompt := fs.String("p", "", "prompt text")
 	n := fs.Int("n", 256, "sequence length in positions, BOS and prompt included (0: the context length)")
 	temp := fs.Float64("temp", 1.0, "sampling temperature (0: greedy)")

@@ -68,6 +68,10 @@ func Open(path string, opt Options) (*Model, error) {
 		m, err = openGGUF(path)
 	} else {
 		m, err = openLlama2c(path, opt)
+		// "24ka" is the llama2.c version 2 magic "ak42" as a little-endian uint32.
+		if err != nil && !bytes.HasPrefix(head, []byte("24ka")) {
+			err = fmt.Errorf("%s: not a GGUF file (magic %q) and not a llama2.c checkpoint: %w", path, head[:4], err)
+		}
 	}
 	if err != nil {
 		return nil, err
