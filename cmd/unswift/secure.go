@@ -20,8 +20,11 @@ func cmdSecure(args []string, stdout, stderr io.Writer) error {
 	calibTokens := fs.Int("calib-tokens", 20000, "calibration tokens, run in windows of the model's context")
 	order := fs.Int("order", 8, "Taylor order N (0..32)")
 	out := fs.String("o", "", "release file to write (required)")
-	center := fs.String("center", "mid", "expansion point per channel: mid ((min+max)/2) or mean")
-	expand := fs.String("expand", "auto", "channels to expand: auto (inside the convergence region), all, a count K or a fraction of the narrowest")
+	basis := fs.String("basis", "taylor", "taylor (the paper's series), chebyshev (interpolation on each channel's interval) or lsq (least squares on calibration samples)")
+	center := fs.String("center", "mid", "taylor: expansion point per channel: mid ((min+max)/2) or mean")
+	margin := fs.Float64("margin", release.DefaultMargin, "chebyshev, lsq: widen each channel's calibrated interval by this fraction of its range")
+	tail := fs.String("tail", "", "chebyshev, lsq: outside the interval, linear (default: clamp and continue with the edge slope) or none")
+	expand := fs.String("expand", "", "channels to expand: auto (inside the convergence region; taylor's default), all (the other bases' default), a count K or a fraction of the narrowest")
 	safety := fs.Float64("safety", release.DefaultSafety, "auto: expand channels whose calibrated range stays within this fraction of the convergence radius")
 	dtype := fs.String("dtype", "f32", "coefficient type: f32, f16 or bf16")
 	seed := fs.Int64("seed", -1, "seed of the secret sign perturbation, for reproducible builds (default: crypto-random)")
@@ -39,7 +42,7 @@ func cmdSecure(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	opt := release.Options{Order: *order, Center: *center, Expand: *expand, Safety: *safety, DType: typ}
+	opt := release.Options{Order: *order, Basis: *basis, Center: *center, Margin: *margin, Tail: *tail, Expand: *expand, Safety: *safety, DType: typ}
 	if *seed >= 0 {
 		s := uint64(*seed)
 		opt.Seed = &s
@@ -65,7 +68,11 @@ func cmdSecure(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 
 	bar := newProgress(stderr, "calibrate")
-	cal, err := calib.Collect(ctx, m, pool, string(text), calib.Options{Tokens: *calibTokens, Progress: bar.update})
+	samples := 0
+	if *basis == "lsq" {
+		samples = 512
+	}
+	cal, err := calib.Collect(ctx, m, pool, string(text), calib.Options{Tokens: *calibTokens, Samples: samples, Progress: bar.update})
 	bar.done()
 	if err != nil {
 		return err
@@ -75,13 +82,16 @@ func cmdSecure(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *target != 0 {
-		n, ok := release.OrderForSlowdown(m, plan.Expanded(), typ, *target)
+		n, ok := release.OrderForSlowdown(m, plan, typ, *target)
 		if !ok {
 			return fmt.Errorf("no order up to %d reaches a predicted slowdown of %.2f× with %.1f%% of channels expanded (at most %.2f×)",
-				release.MaxOrder, *target, 100*plan.Share(), release.PredictedSlowdown(m, plan.Expanded(), n, typ))
+				release.MaxOrder, *target, 100*plan.Share(), release.PredictedSlowdown(m, plan, n, typ))
 		}
-		fmt.Fprintf(stderr, "order %d: the smallest with a predicted slowdown ≥ %.2f× (%.2f×)\n", n, *target, release.PredictedSlowdown(m, plan.Expanded(), n, typ))
-		plan.Order, opt.Order = n, n
+		fmt.Fprintf(stderr, "order %d: the smallest with a predicted slowdown ≥ %.2f× (%.2f×)\n", n, *target, release.PredictedSlowdown(m, plan, n, typ))
+		opt.Order = n
+		if plan, err = release.NewPlan(m, cal, opt); err != nil {
+			return err
+		}
 	}
 	bar = newProgress(stderr, "write")
 	err = release.Write(*out, m, plan, opt)
@@ -92,7 +102,7 @@ func cmdSecure(args []string, stdout, stderr io.Writer) error {
 	if err := plan.WriteSummary(stdout); err != nil {
 		return err
 	}
-	o, r := release.BytesPerToken(m, plan.Expanded(), plan.Order, typ)
+	o, r := release.BytesPerToken(m, plan, plan.Order, typ)
 	fmt.Fprintf(stdout, "predicted slowdown at order %d: %.2f× (%.2f MB → %.2f MB read per token)\n", plan.Order, float64(r)/float64(o), float64(o)/1e6, float64(r)/1e6)
 	fmt.Fprintf(stdout, "wrote %s (%d calibration tokens)\n", *out, cal.Tokens)
 	return nil

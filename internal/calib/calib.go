@@ -26,6 +26,10 @@ type Layer struct {
 	Max   []float64
 	Sum   []float64
 	SumSq []float64
+	// Samples[j] holds values of channel j at evenly spaced tokens (when
+	// Options.Samples > 0): the empirical distribution a least-squares basis is
+	// weighted by.
+	Samples [][]float32
 }
 
 // Mean of channel j.
@@ -49,9 +53,14 @@ func newLayer(hidden int) Layer {
 	return l
 }
 
-func (l *Layer) add(x []float32, n, hidden int) {
+func (l *Layer) add(x []float32, n, hidden, stride, limit int) {
 	for i := 0; i < n; i++ {
 		row := x[i*hidden : (i+1)*hidden]
+		if stride > 0 && (l.N+i)%stride == 0 && len(l.Samples[0]) < limit {
+			for j, v := range row {
+				l.Samples[j] = append(l.Samples[j], v)
+			}
+		}
 		for j, v := range row {
 			f := float64(v)
 			l.Min[j] = min(l.Min[j], f)
@@ -66,6 +75,7 @@ func (l *Layer) add(x []float32, n, hidden int) {
 // Options control Collect.
 type Options struct {
 	Tokens   int                   // tokens to run (the text must hold at least this many)
+	Samples  int                   // values to keep per channel, at evenly spaced tokens (0: none)
 	Window   int                   // tokens per window, BOS included (default: the model's context)
 	Progress func(done, total int) // called after each window with tokens done
 }
@@ -91,11 +101,18 @@ func Collect(ctx context.Context, m *model.Model, pool *kernel.Pool, text string
 	}
 	ids = ids[:opt.Tokens]
 	cal := &Calibration{Layers: make([]Layer, c.Layers)}
+	stride := 0
+	if opt.Samples > 0 {
+		stride = max(1, opt.Tokens/opt.Samples)
+	}
 	for l := range cal.Layers {
 		cal.Layers[l] = newLayer(c.Hidden)
+		if stride > 0 {
+			cal.Layers[l].Samples = make([][]float32, c.Hidden)
+		}
 	}
 	s := m.NewState(pool, win)
-	s.Hook = func(layer int, gate []float32, n int) { cal.Layers[layer].add(gate, n, c.Hidden) }
+	s.Hook = func(layer int, gate []float32, n int) { cal.Layers[layer].add(gate, n, c.Hidden, stride, opt.Samples) }
 	bos := m.Tokenizer.BOS()
 	chunk := win
 	if bos >= 0 {

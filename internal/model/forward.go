@@ -29,6 +29,7 @@ type State struct {
 	att   []float32 // heads × ctx attention scores
 	out   []float32 // logits
 	tv    []float32 // TaylorMLP input: n × (plain, then powers of expanded channels)
+	tt    []float32 // Chebyshev variable t of the expanded channels
 
 	cos, sin []float32 // RoPE tables: ctx × ropeDim/2
 

@@ -219,7 +219,7 @@ func (m *Model) weightList() []*tensor.Tensor {
 		ts = append(ts, w.Output)
 	}
 	for _, l := range w.Layers {
-		for _, t := range []*tensor.Tensor{l.AttnNorm, l.Q, l.K, l.V, l.O, l.FFNNorm, l.Gate, l.Up, l.Down, l.Taylor, l.Center} {
+		for _, t := range []*tensor.Tensor{l.AttnNorm, l.Q, l.K, l.V, l.O, l.FFNNorm, l.Gate, l.Up, l.Down, l.Taylor, l.Center, l.Scale, l.Slope} {
 			if t != nil {
 				ts = append(ts, t)
 			}

@@ -18,6 +18,7 @@ const (
 	KeyTaylorExpanded   = "unswift.taylor.expanded"  // int32 per layer: expanded channels
 	KeyTaylorPad        = "unswift.taylor.pad"       // column blocks are padded to a multiple of this
 	KeyTaylorDownType   = "unswift.taylor.down_type" // GGML type id of the original down projection
+	KeyTaylorTail       = "unswift.taylor.tail"      // chebyshev: "none" or "linear"
 )
 
 // TaylorVersion is the release format version this build reads and writes.
@@ -28,7 +29,8 @@ const TaylorVersion = 1
 type Taylor struct {
 	Order      int    // released order N
 	Activation string // "silu"
-	Basis      string // "taylor"
+	Basis      string // "taylor" (powers of g−z0) or "chebyshev" (T_k of (g−c)/h)
+	Tail       string // chebyshev: "none", or "linear" (clamp t to [−1, 1], add the edge slope)
 	Center     string // centre rule used
 	ExpandRule string // expansion policy used
 	Expanded   []int  // per layer
@@ -42,8 +44,19 @@ func (t *Taylor) PlainCols(l, hidden int) int { return padTo(hidden-t.Expanded[l
 // TermCols is the padded number of columns of one order's block in layer l.
 func (t *Taylor) TermCols(l int) int { return padTo(t.Expanded[l], t.Pad) }
 
-// Cols is the row length of layer l's coefficient matrix used at order n.
-func (t *Taylor) Cols(l, hidden, n int) int { return t.PlainCols(l, hidden) + (n+1)*t.TermCols(l) }
+// TailCols is the number of columns of the linear tail block (0 without one).
+func (t *Taylor) TailCols(l int) int {
+	if t.Tail == "linear" {
+		return t.TermCols(l)
+	}
+	return 0
+}
+
+// Cols is the row length of layer l's coefficient matrix used at order n:
+// plain columns, the tail block, then n+1 term blocks.
+func (t *Taylor) Cols(l, hidden, n int) int {
+	return t.PlainCols(l, hidden) + t.TailCols(l) + (n+1)*t.TermCols(l)
+}
 
 func padTo(n, p int) int { return (n + p - 1) / p * p }
 
@@ -66,8 +79,12 @@ func taylorFromGGUF(f *gguf.File, c *Config) (*Taylor, error) {
 		return nil, fmt.Errorf("release metadata: activation %q is not supported (silu)", t.Activation)
 	}
 	t.Basis, _ = f.String(KeyTaylorBasis)
-	if t.Basis != "taylor" {
-		return nil, fmt.Errorf("release metadata: basis %q is not supported (taylor)", t.Basis)
+	t.Tail, _ = f.String(KeyTaylorTail)
+	switch {
+	case t.Basis == "taylor" && t.Tail == "":
+	case t.Basis == "chebyshev" && (t.Tail == "none" || t.Tail == "linear"):
+	default:
+		return nil, fmt.Errorf("release metadata: basis %q with tail %q is not supported (taylor; chebyshev with tail none or linear)", t.Basis, t.Tail)
 	}
 	t.Center, _ = f.String(KeyTaylorCenter)
 	t.ExpandRule, _ = f.String(KeyTaylorExpandRule)
@@ -116,6 +133,16 @@ func (m *Model) checkTaylor() error {
 		}
 		if ly.Center.Type != tensor.F32 || !equalInts(ly.Center.Shape, []int{t.TermCols(l)}) {
 			return fmt.Errorf("release metadata and tensors disagree: %s is %s %v, want F32 [%d]", ly.Center.Name, ly.Center.Type, ly.Center.Shape, t.TermCols(l))
+		}
+		if t.Basis == "chebyshev" {
+			if ly.Scale == nil || ly.Scale.Type != tensor.F32 || !equalInts(ly.Scale.Shape, []int{t.TermCols(l)}) {
+				return fmt.Errorf("release metadata and tensors disagree: a chebyshev release needs %sffn_taylor_scale.weight, F32 [%d]", name, t.TermCols(l))
+			}
+		}
+		if t.Tail == "linear" {
+			if ly.Slope == nil || ly.Slope.Type != tensor.F32 || !equalInts(ly.Slope.Shape, []int{t.TermCols(l), 2}) {
+				return fmt.Errorf("release metadata and tensors disagree: a linear tail needs %sffn_taylor_slope.weight, F32 [%d 2]", name, t.TermCols(l))
+			}
 		}
 		if bs := ly.Taylor.Type.BlockSize(); t.Pad%bs != 0 {
 			return fmt.Errorf("release: padding %d is not a multiple of the %s block size %d", t.Pad, ly.Taylor.Type, bs)
@@ -171,6 +198,10 @@ func (s *State) taylorMLP(out []float32, l int, g, u []float32, n int) {
 			pv[j-e] = x / (1 + expf(-x)) * ui[j]
 		}
 		clear(pv[c.Hidden-e:])
+		if t.Basis == "chebyshev" {
+			s.chebyshevTerms(vi[plain:], gi[:e], ui[:e], l, order)
+			continue
+		}
 		// Expanded channels: the powers (g−z0)^n·u, built incrementally.
 		prev := vi[plain : plain+term]
 		copy(prev, ui[:e])
@@ -208,4 +239,60 @@ func (m *Model) OriginalBytesPerToken() int64 {
 // the original's (1 for a plain model).
 func (m *Model) PredictedSlowdown() float64 {
 	return float64(m.WeightBytesPerToken()) / float64(m.OriginalBytesPerToken())
+}
+
+// chebyshevTerms fills v with the tail block (if any) and the blocks
+// T_k(t)·u, k = 0..order, of the expanded channels, where t = (g − c)/h is
+// clamped to [−1, 1] under the linear tail rule. The T_k follow the three-term
+// recurrence T_{k+1} = 2t·T_k − T_{k−1}, applied to the u-scaled values.
+func (s *State) chebyshevTerms(v, g, u []float32, l, order int) {
+	t := s.m.Taylor
+	ly := &s.m.Weights.Layers[l]
+	e, term := len(g), t.TermCols(l)
+	center, inv := ly.Center.F32s()[:e], ly.Scale.F32s()[:e]
+	if cap(s.tt) < e {
+		s.tt = make([]float32, e)
+	}
+	tt := s.tt[:e]
+	for j := range tt {
+		tt[j] = (g[j] - center[j]) * inv[j]
+	}
+	if t.Tail == "linear" {
+		slope := ly.Slope.F32s()
+		lo, hi := slope[:e], slope[term:term+e]
+		lin := v[:term]
+		for j, x := range tt {
+			switch {
+			case x > 1:
+				lin[j] = (x - 1) * hi[j] * u[j]
+				tt[j] = 1
+			case x < -1:
+				lin[j] = (x + 1) * lo[j] * u[j]
+				tt[j] = -1
+			default:
+				lin[j] = 0
+			}
+		}
+		clear(lin[e:])
+		v = v[term:]
+	}
+	p0 := v[:term]
+	copy(p0, u)
+	clear(p0[e:])
+	if order == 0 {
+		return
+	}
+	p1 := v[term : 2*term]
+	for j := range tt {
+		p1[j] = tt[j] * u[j]
+	}
+	clear(p1[e:])
+	for o := 2; o <= order; o++ {
+		cur := v[o*term : (o+1)*term]
+		for j := range tt {
+			cur[j] = 2*tt[j]*p1[j] - p0[j]
+		}
+		clear(cur[e:])
+		p0, p1 = p1, cur
+	}
 }

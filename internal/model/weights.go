@@ -36,6 +36,11 @@ type Layer struct {
 	// expanded ones, one row per output) and Center (the expansion points).
 	Taylor *tensor.Tensor `gguf:"ffn_taylor.weight,optional"`
 	Center *tensor.Tensor `gguf:"ffn_taylor_center.weight,optional"`
+	// A Chebyshev-basis release adds 1/h per expanded channel (Scale) and, with
+	// the linear tail rule, h times the activation's slope at the low and high
+	// interval edges (Slope, 2 rows).
+	Scale *tensor.Tensor `gguf:"ffn_taylor_scale.weight,optional"`
+	Slope *tensor.Tensor `gguf:"ffn_taylor_slope.weight,optional"`
 }
 
 // bind fills the tensor fields of dst (a pointer to a struct such as Weights)

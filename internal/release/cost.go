@@ -14,8 +14,8 @@ func fileBytes(t *tensor.Tensor) int64 {
 
 // BytesPerToken returns the weight bytes one generated token reads from the
 // original (as stored in a release file) and from the release at order n with
-// expanded[l] channels expanded in layer l and coefficients of type typ.
-func BytesPerToken(m *model.Model, expanded []int, n int, typ tensor.DType) (orig, rel int64) {
+// plan p's channels expanded and coefficients of type typ.
+func BytesPerToken(m *model.Model, p *Plan, n int, typ tensor.DType) (orig, rel int64) {
 	c := &m.Config
 	w := &m.Weights
 	orig = m.WeightBytesPerToken()
@@ -33,7 +33,7 @@ func BytesPerToken(m *model.Model, expanded []int, n int, typ tensor.DType) (ori
 		}
 	}
 	rel = orig
-	info := model.Taylor{Order: n, Expanded: expanded, Pad: Pad}
+	info := p.info()
 	for l, ly := range w.Layers {
 		rel -= fileBytes(ly.Down)
 		rb, _ := typ.Bytes(info.Cols(l, c.Hidden, n))
@@ -44,16 +44,16 @@ func BytesPerToken(m *model.Model, expanded []int, n int, typ tensor.DType) (ori
 
 // PredictedSlowdown is the release's bytes per token over the original's: the
 // slowdown of bandwidth-bound decoding (TAYLORMLP.md §2).
-func PredictedSlowdown(m *model.Model, expanded []int, n int, typ tensor.DType) float64 {
-	o, r := BytesPerToken(m, expanded, n, typ)
+func PredictedSlowdown(m *model.Model, p *Plan, n int, typ tensor.DType) float64 {
+	o, r := BytesPerToken(m, p, n, typ)
 	return float64(r) / float64(o)
 }
 
 // OrderForSlowdown returns the smallest order whose predicted slowdown is at
 // least x, and false if even MaxOrder falls short.
-func OrderForSlowdown(m *model.Model, expanded []int, typ tensor.DType, x float64) (int, bool) {
+func OrderForSlowdown(m *model.Model, p *Plan, typ tensor.DType, x float64) (int, bool) {
 	for n := 0; n <= MaxOrder; n++ {
-		if PredictedSlowdown(m, expanded, n, typ) >= x {
+		if PredictedSlowdown(m, p, n, typ) >= x {
 			return n, true
 		}
 	}

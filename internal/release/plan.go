@@ -35,7 +35,10 @@ const Pad = 32
 // Options control a release.
 type Options struct {
 	Order  int          // Taylor order N (0..MaxOrder)
-	Center string       // expansion point rule: "mid" ((min+max)/2, the reference's) or "mean"
+	Basis  string       // "taylor" (the paper's), "chebyshev" (interpolation) or "lsq" (least squares on calibration samples)
+	Center string       // taylor: expansion point rule: "mid" ((min+max)/2, the reference's) or "mean"
+	Margin float64      // chebyshev, lsq: widen the calibrated interval by this fraction of its range (default 0.1)
+	Tail   string       // chebyshev, lsq: "linear" (default: clamp t to [−1, 1] and add the edge slope) or "none"
 	Expand string       // "auto", "all", a count K or a fraction (0,1) of the narrowest channels
 	Safety float64      // auto: largest distance from z0 as a fraction of the convergence radius (default 0.7)
 	DType  tensor.DType // coefficient tensor type: F32, F16 or BF16
@@ -45,6 +48,9 @@ type Options struct {
 	Progress func(done, total int) // called after each layer is written
 }
 
+// DefaultMargin widens a fitted basis's interval by 10% of the calibrated range.
+const DefaultMargin = 0.1
+
 // DefaultSafety is the fraction of the SiLU convergence radius within which
 // "auto" expands a channel (TAYLORMLP.md §6: KL 4.8e-6 at N = 8 on stories260K).
 const DefaultSafety = 0.7
@@ -53,6 +59,13 @@ func (o *Options) check() error {
 	if o.Order < 0 || o.Order > MaxOrder {
 		return fmt.Errorf("order %d is outside 0..%d", o.Order, MaxOrder)
 	}
+	switch o.Basis {
+	case "":
+		o.Basis = "taylor"
+	case "taylor", "chebyshev", "lsq":
+	default:
+		return fmt.Errorf("unknown basis %q (taylor, chebyshev or lsq)", o.Basis)
+	}
 	switch o.Center {
 	case "":
 		o.Center = "mid"
@@ -60,8 +73,33 @@ func (o *Options) check() error {
 	default:
 		return fmt.Errorf("unknown centre rule %q (mid or mean)", o.Center)
 	}
+	if o.Basis == "taylor" {
+		if o.Tail != "" && o.Tail != "none" {
+			return fmt.Errorf("tail rule %q applies to the chebyshev and lsq bases only", o.Tail)
+		}
+		o.Tail = ""
+	} else {
+		switch o.Tail {
+		case "":
+			o.Tail = "linear"
+		case "linear", "none":
+		default:
+			return fmt.Errorf("unknown tail rule %q (linear or none)", o.Tail)
+		}
+		if o.Margin == 0 {
+			o.Margin = DefaultMargin
+		}
+		if !(o.Margin >= 0 && o.Margin <= 10) {
+			return fmt.Errorf("margin %v must be in [0, 10]", o.Margin)
+		}
+	}
 	if o.Expand == "" {
+		// A polynomial fitted on each channel's interval converges on every
+		// channel; the Taylor series does not.
 		o.Expand = "auto"
+		if o.Basis != "taylor" {
+			o.Expand = "all"
+		}
 	}
 	if o.Safety == 0 {
 		o.Safety = DefaultSafety
@@ -81,7 +119,9 @@ func (o *Options) check() error {
 type Plan struct {
 	Order      int
 	Activation series.Activation
+	Basis      string
 	Center     string
+	Tail       string
 	Expand     string
 	Layers     []LayerPlan
 }
@@ -89,10 +129,13 @@ type Plan struct {
 // LayerPlan is one layer's plan. Release channel i < len(Expanded) is original
 // channel Expanded[i]; the rest are Plain, in order.
 type LayerPlan struct {
-	Expanded []int     // original indices of the expanded channels
-	Plain    []int     // original indices of the channels kept plain
-	Z0       []float64 // expansion point of each expanded channel (before the sign)
-	Sign     []float64 // secret ±1 per expanded channel
+	Expanded []int        // original indices of the expanded channels
+	Plain    []int        // original indices of the channels kept plain
+	Z0       []float64    // expansion point (taylor) or interval centre c (chebyshev, lsq) of each expanded channel, before the sign
+	H        []float64    // chebyshev, lsq: half-width h of each expanded channel's interval
+	Coef     [][]float64  // per expanded channel: the basis coefficients b_0..b_N (before the sign)
+	Slope    [][2]float64 // linear tail: the activation's slope at each expanded channel's interval edges
+	Sign     []float64    // secret ±1 per expanded channel
 	// Statistics for the summary, over all channels of the layer.
 	HalfRange []float64 // per original channel: largest distance of the calibrated range from its z0
 	Radius    []float64 // per original channel: convergence radius at its z0
@@ -114,7 +157,10 @@ func NewPlan(m *model.Model, cal *calib.Calibration, opt Options) (*Plan, error)
 		return nil, fmt.Errorf("calibration has %d layers, the model %d", len(cal.Layers), c.Layers)
 	}
 	act := series.SiLU
-	p := &Plan{Order: opt.Order, Activation: act, Center: opt.Center, Expand: opt.Expand}
+	p := &Plan{Order: opt.Order, Activation: act, Basis: opt.Basis, Center: opt.Center, Tail: opt.Tail, Expand: opt.Expand}
+	if p.Basis != "taylor" {
+		p.Center = "interval"
+	}
 	seed, err := signSeed(opt.Seed)
 	if err != nil {
 		return nil, err
@@ -128,13 +174,16 @@ func NewPlan(m *model.Model, cal *calib.Calibration, opt Options) (*Plan, error)
 		lp := LayerPlan{HalfRange: make([]float64, c.Hidden), Radius: make([]float64, c.Hidden)}
 		z0 := make([]float64, c.Hidden)
 		for j := range z0 {
-			if opt.Center == "mean" {
+			if opt.Center == "mean" && opt.Basis == "taylor" {
 				z0[j] = cl.Mean(j)
 			} else {
 				z0[j] = (cl.Min[j] + cl.Max[j]) / 2
 			}
 			lp.HalfRange[j] = max(cl.Max[j]-z0[j], z0[j]-cl.Min[j])
 			lp.Radius[j] = series.Radius(act, z0[j])
+		}
+		if opt.Basis == "lsq" && cl.Samples == nil {
+			return nil, fmt.Errorf("the lsq basis needs calibration samples (calib.Options.Samples)")
 		}
 		chosen, err := choose(opt, lp.HalfRange, lp.Radius, cl)
 		if err != nil {
@@ -144,6 +193,9 @@ func NewPlan(m *model.Model, cal *calib.Calibration, opt Options) (*Plan, error)
 			if chosen[j] {
 				lp.Expanded = append(lp.Expanded, j)
 				lp.Z0 = append(lp.Z0, z0[j])
+				if err := lp.fit(opt, act, cl, j, z0[j]); err != nil {
+					return nil, fmt.Errorf("layer %d channel %d: %w", l, j, err)
+				}
 				s := 1.0
 				if rng.IntN(2) == 1 {
 					s = -1

@@ -32,8 +32,8 @@ func (p *Plan) WriteSummary(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "order %d, centre %s, expand %s: %.1f%% of all channels expanded (h = largest distance of the calibrated range from z0, R = convergence radius)\n",
-		p.Order, p.Center, p.Expand, 100*p.Share())
+	_, err := fmt.Fprintf(w, "basis %s, order %d, centre %s, expand %s: %.1f%% of all channels expanded (h = largest distance of the calibrated range from its midpoint or z0, R = the Taylor series' convergence radius there)\n",
+		p.Basis, p.Order, p.Center, p.Expand, 100*p.Share())
 	return err
 }
 

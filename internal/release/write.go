@@ -7,7 +7,6 @@ import (
 
 	"github.com/unswift/unswift/internal/gguf"
 	"github.com/unswift/unswift/internal/model"
-	"github.com/unswift/unswift/internal/series"
 	"github.com/unswift/unswift/internal/tensor"
 )
 
@@ -30,7 +29,10 @@ func Write(path string, m *model.Model, p *Plan, opt Options) error {
 	w.AddUint32(model.KeyTaylorVersion, model.TaylorVersion)
 	w.AddUint32(model.KeyTaylorOrder, uint32(p.Order))
 	w.AddString(model.KeyTaylorActivation, p.Activation.String())
-	w.AddString(model.KeyTaylorBasis, "taylor")
+	w.AddString(model.KeyTaylorBasis, p.runtimeBasis())
+	if p.Tail != "" {
+		w.AddString(model.KeyTaylorTail, p.Tail)
+	}
 	w.AddString(model.KeyTaylorCenter, p.Center)
 	w.AddString(model.KeyTaylorExpandRule, p.Expand)
 	exp := make([]int32, len(p.Layers))
@@ -49,7 +51,7 @@ func Write(path string, m *model.Model, p *Plan, opt Options) error {
 		write func() ([]byte, error)
 	}
 	var jobs []job
-	info := model.Taylor{Order: p.Order, Expanded: p.Expanded(), Pad: Pad}
+	info := p.info()
 	for _, t := range m.Tensors {
 		t := t
 		layer, part := mlpPart(t.Name)
@@ -76,17 +78,45 @@ func Write(path string, m *model.Model, p *Plan, opt Options) error {
 			cols := info.Cols(layer, c.Hidden, p.Order)
 			w.AddTensorInfo(prefix+"ffn_taylor.weight", opt.DType, cols, c.Dim)
 			w.AddTensorInfo(prefix+"ffn_taylor_center.weight", tensor.F32, info.TermCols(layer))
+			term := info.TermCols(layer)
 			jobs = append(jobs,
 				job{prefix + "ffn_taylor.weight", func() ([]byte, error) {
-					return coefficients(t, lp, p.Activation, p.Order, c.Hidden, opt.DType)
+					return coefficients(t, lp, p.Order, c.Hidden, p.Tail == "linear", opt.DType)
 				}},
 				job{prefix + "ffn_taylor_center.weight", func() ([]byte, error) {
-					z := make([]float32, info.TermCols(layer))
+					z := make([]float32, term)
 					for i := range lp.Z0 {
 						z[i] = float32(lp.Z0[i] * lp.Sign[i])
 					}
 					return tensor.Bytes(z), nil
 				}})
+			if p.Basis != "taylor" {
+				w.AddTensorInfo(prefix+"ffn_taylor_scale.weight", tensor.F32, term)
+				jobs = append(jobs, job{prefix + "ffn_taylor_scale.weight", func() ([]byte, error) {
+					z := make([]float32, term)
+					for i, h := range lp.H {
+						z[i] = float32(1 / h)
+					}
+					return tensor.Bytes(z), nil
+				}})
+			}
+			if p.Tail == "linear" {
+				w.AddTensorInfo(prefix+"ffn_taylor_slope.weight", tensor.F32, term, 2)
+				jobs = append(jobs, job{prefix + "ffn_taylor_slope.weight", func() ([]byte, error) {
+					// Row 0: h·act'(low edge), row 1: h·act'(high edge), in released
+					// coordinates: a negative sign swaps the edges.
+					z := make([]float32, 2*term)
+					for i, sl := range lp.Slope {
+						lo, hi := sl[0], sl[1]
+						if lp.Sign[i] < 0 {
+							lo, hi = hi, lo
+						}
+						z[i] = float32(lp.H[i] * lo)
+						z[term+i] = float32(lp.H[i] * hi)
+					}
+					return tensor.Bytes(z), nil
+				}})
+			}
 		}
 	}
 	if err := w.WriteHeader(); err != nil {
@@ -188,21 +218,26 @@ func negate(row []byte, typ tensor.DType) error {
 }
 
 // coefficients builds the release's down matrix for one layer: row i is the
-// plain columns W[i, Plain], zero padding, then for n = 0..N the block
-// Θ_n[i, j] = W[i, Expanded[j]] · act^(n)(z0_j)/n! · s_j^n, zero padded.
-func coefficients(down *tensor.Tensor, lp *LayerPlan, act series.Activation, order, hidden int, typ tensor.DType) ([]byte, error) {
+// plain columns W[i, Plain], zero padding, the tail block W[i, Expanded[j]]·s_j
+// (with a linear tail), then for n = 0..N the block
+// Θ_n[i, j] = W[i, Expanded[j]] · b_n(j) · s_j^n, each zero padded, where b_n
+// are the channel's basis coefficients (act^(n)(z0)/n! for the Taylor basis).
+func coefficients(down *tensor.Tensor, lp *LayerPlan, order, hidden int, tail bool, typ tensor.DType) ([]byte, error) {
 	dim := down.Rows()
 	e := len(lp.Expanded)
 	plain := padTo(hidden-e, Pad)
 	term := padTo(e, Pad)
-	cols := plain + (order+1)*term
-	// coef[n*e + j] = c_n(z0_j) · s_j^n
+	tailCols := 0
+	if tail {
+		tailCols = term
+	}
+	cols := plain + tailCols + (order+1)*term
+	// coef[n*e + j] = b_n(j) · s_j^n
 	coef := make([]float64, (order+1)*e)
 	for j := 0; j < e; j++ {
-		c := series.Taylor(act, lp.Z0[j], order)
 		s := 1.0
 		for n := 0; n <= order; n++ {
-			coef[n*e+j] = c[n] * s
+			coef[n*e+j] = lp.Coef[j][n] * s
 			s *= lp.Sign[j]
 		}
 	}
@@ -218,8 +253,13 @@ func coefficients(down *tensor.Tensor, lp *LayerPlan, act series.Activation, ord
 		for k, j := range lp.Plain {
 			row[k] = src[j]
 		}
+		if tail {
+			for k, j := range lp.Expanded {
+				row[plain+k] = src[j] * float32(lp.Sign[k])
+			}
+		}
 		for n := 0; n <= order; n++ {
-			blk := row[plain+n*term:]
+			blk := row[plain+tailCols+n*term:]
 			for k, j := range lp.Expanded {
 				v := float64(src[j]) * coef[n*e+k]
 				if math.IsInf(v, 0) || math.IsNaN(v) {
@@ -233,6 +273,20 @@ func coefficients(down *tensor.Tensor, lp *LayerPlan, act series.Activation, ord
 		}
 	}
 	return out, nil
+}
+
+// runtimeBasis is the basis name a release records: lsq coefficients are
+// evaluated like Chebyshev ones.
+func (p *Plan) runtimeBasis() string {
+	if p.Basis == "lsq" {
+		return "chebyshev"
+	}
+	return p.Basis
+}
+
+// info is the release's Taylor description, for column counts.
+func (p *Plan) info() model.Taylor {
+	return model.Taylor{Order: p.Order, Expanded: p.Expanded(), Pad: Pad, Basis: p.runtimeBasis(), Tail: p.Tail}
 }
 
 func padTo(n, p int) int { return (n + p - 1) / p * p }
