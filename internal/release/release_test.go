@@ -288,3 +288,46 @@ func rewriteMeta(t *testing.T, path, key string, v gguf.Value) string {
 	}
 	return out
 }
+
+// TestChebyshevMatchesPlain: a random-weight model, every channel expanded in
+// the Chebyshev basis at N = 16, run on the calibration text itself (so every
+// gate input lies inside its channel's interval) computes what the original
+// does to 1e-6 relative (the lsq basis too).
+func TestChebyshevMatchesPlain(t *testing.T) {
+	m := tinyModel(t)
+	text := randomText(3000)
+	for _, basis := range []string{"chebyshev", "lsq"} {
+		pool := kernel.NewPool(1)
+		cal, err := calib.Collect(context.Background(), m, pool, text, calib.Options{Tokens: 600, Samples: 64})
+		pool.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		opt := Options{Order: 16, Basis: basis, DType: tensor.F32, Seed: seed(2)}
+		p, err := NewPlan(m, cal, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Share() != 1 {
+			t.Fatalf("%s: default expand should be all channels, got %.2f", basis, p.Share())
+		}
+		path := filepath.Join(t.TempDir(), "cheb.gguf")
+		if err := Write(path, m, p, opt); err != nil {
+			t.Fatal(err)
+		}
+		rel := openModel(t, path)
+		// The first calibration window, exactly as calibration ran it.
+		ids := m.Tokenizer.Encode(text, false)
+		tokens := append([]int{m.Tokenizer.BOS()}, ids[:m.Config.Context-1]...)
+		a, b := logitsOf(t, m, tokens), logitsOf(t, rel, tokens)
+		var diff, scale float64
+		for i := range a {
+			diff = max(diff, math.Abs(float64(a[i])-float64(b[i])))
+			scale = max(scale, math.Abs(float64(a[i])))
+		}
+		t.Logf("%s N=16: max relative logit error %.2g", basis, diff/scale)
+		if diff/scale > 1e-6 {
+			t.Errorf("%s N=16: max |Δlogit| / max |logit| = %.3g > 1e-6", basis, diff/scale)
+		}
+	}
+}
