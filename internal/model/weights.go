@@ -37,8 +37,8 @@ type Layer struct {
 	Taylor *tensor.Tensor `gguf:"ffn_taylor.weight,optional"`
 	Center *tensor.Tensor `gguf:"ffn_taylor_center.weight,optional"`
 	// A Chebyshev-basis release adds 1/h per expanded channel (Scale) and, with
-	// the linear tail rule, h times the activation's slope at the low and high
-	// interval edges (Slope, 2 rows).
+	// the linear tail rule, the activation's slope at the low and high interval
+	// edges (Slope, 2 rows).
 	Scale *tensor.Tensor `gguf:"ffn_taylor_scale.weight,optional"`
 	Slope *tensor.Tensor `gguf:"ffn_taylor_slope.weight,optional"`
 }

@@ -143,7 +143,13 @@ func TestReleaseLacksDownProjection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path, p := secure(t, m, string(text), 4000, Options{Order: 8, DType: tensor.F32, Seed: seed(7)})
+	for _, basis := range []string{"taylor", "chebyshev"} {
+		t.Run(basis, func(t *testing.T) { checkLacksDown(t, m, string(text), basis) })
+	}
+}
+
+func checkLacksDown(t *testing.T, m *model.Model, text, basis string) {
+	path, p := secure(t, m, text, 4000, Options{Order: 8, Basis: basis, DType: tensor.F32, Seed: seed(7)})
 	f, err := gguf.Open(path)
 	if err != nil {
 		t.Fatal(err)

@@ -103,16 +103,17 @@ func Write(path string, m *model.Model, p *Plan, opt Options) error {
 			if p.Tail == "linear" {
 				w.AddTensorInfo(prefix+"ffn_taylor_slope.weight", tensor.F32, term, 2)
 				jobs = append(jobs, job{prefix + "ffn_taylor_slope.weight", func() ([]byte, error) {
-					// Row 0: h·act'(low edge), row 1: h·act'(high edge), in released
-					// coordinates: a negative sign swaps the edges.
+					// Row 0: act'(low edge), row 1: act'(high edge), in released
+					// coordinates: a negative sign swaps the edges. (The factor h
+					// of g − g_edge = h·(t − t_edge) is in the tail block.)
 					z := make([]float32, 2*term)
 					for i, sl := range lp.Slope {
 						lo, hi := sl[0], sl[1]
 						if lp.Sign[i] < 0 {
 							lo, hi = hi, lo
 						}
-						z[i] = float32(lp.H[i] * lo)
-						z[term+i] = float32(lp.H[i] * hi)
+						z[i] = float32(lo)
+						z[term+i] = float32(hi)
 					}
 					return tensor.Bytes(z), nil
 				}})
@@ -218,7 +219,7 @@ func negate(row []byte, typ tensor.DType) error {
 }
 
 // coefficients builds the release's down matrix for one layer: row i is the
-// plain columns W[i, Plain], zero padding, the tail block W[i, Expanded[j]]·s_j
+// plain columns W[i, Plain], zero padding, the tail block W[i, Expanded[j]]·s_j·h_j
 // (with a linear tail), then for n = 0..N the block
 // Θ_n[i, j] = W[i, Expanded[j]] · b_n(j) · s_j^n, each zero padded, where b_n
 // are the channel's basis coefficients (act^(n)(z0)/n! for the Taylor basis).
@@ -255,7 +256,7 @@ func coefficients(down *tensor.Tensor, lp *LayerPlan, order, hidden int, tail bo
 		}
 		if tail {
 			for k, j := range lp.Expanded {
-				row[plain+k] = src[j] * float32(lp.Sign[k])
+				row[plain+k] = float32(float64(src[j]) * lp.Sign[k] * lp.H[k])
 			}
 		}
 		for n := 0; n <= order; n++ {
