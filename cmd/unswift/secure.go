@@ -23,7 +23,7 @@ func cmdSecure(args []string, stdout, stderr io.Writer) error {
 	basis := fs.String("basis", "taylor", "taylor (the paper's series), chebyshev (interpolation on each channel's interval) or lsq (least squares on calibration samples)")
 	center := fs.String("center", "mid", "taylor: expansion point per channel: mid ((min+max)/2) or mean")
 	margin := fs.Float64("margin", release.DefaultMargin, "chebyshev, lsq: widen each channel's calibrated interval by this fraction of its range")
-	tail := fs.String("tail", "", "chebyshev, lsq: outside the interval, linear (default: clamp and continue with the edge slope) or none")
+	tail := fs.String("tail", "", "chebyshev, lsq: outside the interval, exact (default: clamp and add act(g) − act(edge)), linear (continue with the edge slope) or none")
 	expand := fs.String("expand", "", "channels to expand: auto (inside the convergence region; taylor's default), all (the other bases' default), a count K or a fraction of the narrowest")
 	safety := fs.Float64("safety", release.DefaultSafety, "auto: expand channels whose calibrated range stays within this fraction of the convergence radius")
 	dtype := fs.String("dtype", "f32", "coefficient type: f32, f16 or bf16")

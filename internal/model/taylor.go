@@ -30,7 +30,7 @@ type Taylor struct {
 	Order      int    // released order N
 	Activation string // "silu"
 	Basis      string // "taylor" (powers of g−z0) or "chebyshev" (T_k of (g−c)/h)
-	Tail       string // chebyshev: "none", or "linear" (clamp t to [−1, 1], add the edge slope)
+	Tail       string // chebyshev: "none", "linear" (clamp t to [−1, 1], add the edge slope) or "exact" (clamp, add act(g) − act(edge))
 	Center     string // centre rule used
 	ExpandRule string // expansion policy used
 	Expanded   []int  // per layer
@@ -44,10 +44,13 @@ func (t *Taylor) PlainCols(l, hidden int) int { return padTo(hidden-t.Expanded[l
 // TermCols is the padded number of columns of one order's block in layer l.
 func (t *Taylor) TermCols(l int) int { return padTo(t.Expanded[l], t.Pad) }
 
-// TailCols is the number of columns of the linear tail block (0 without one).
+// TailCols is the number of columns of the tail blocks (0 without a tail rule).
 func (t *Taylor) TailCols(l int) int {
-	if t.Tail == "linear" {
+	switch t.Tail {
+	case "linear":
 		return t.TermCols(l)
+	case "exact":
+		return 2 * t.TermCols(l)
 	}
 	return 0
 }
@@ -82,9 +85,9 @@ func taylorFromGGUF(f *gguf.File, c *Config) (*Taylor, error) {
 	t.Tail, _ = f.String(KeyTaylorTail)
 	switch {
 	case t.Basis == "taylor" && t.Tail == "":
-	case t.Basis == "chebyshev" && (t.Tail == "none" || t.Tail == "linear"):
+	case t.Basis == "chebyshev" && (t.Tail == "none" || t.Tail == "linear" || t.Tail == "exact"):
 	default:
-		return nil, fmt.Errorf("release metadata: basis %q with tail %q is not supported (taylor; chebyshev with tail none or linear)", t.Basis, t.Tail)
+		return nil, fmt.Errorf("release metadata: basis %q with tail %q is not supported (taylor; chebyshev with tail none, linear or exact)", t.Basis, t.Tail)
 	}
 	t.Center, _ = f.String(KeyTaylorCenter)
 	t.ExpandRule, _ = f.String(KeyTaylorExpandRule)
@@ -257,6 +260,30 @@ func (s *State) chebyshevTerms(v, g, u []float32, l, order int) {
 	for j := range tt {
 		tt[j] = (g[j] - center[j]) * inv[j]
 	}
+	if t.Tail == "exact" {
+		// Beyond the interval, add act(g) − act(g_edge) = E(g) − E(g_edge) +
+		// s·(g − g_edge)/2 (SiLU's even part E = silu − x/2 does not see the
+		// secret sign s; its odd part x/2 is linear): two blocks, the second
+		// scaled by s in the coefficients.
+		even, odd := v[:term], v[term:2*term]
+		for j, x := range tt {
+			if x >= -1 && x <= 1 {
+				even[j], odd[j] = 0, 0
+				continue
+			}
+			edge := float32(1)
+			if x < -1 {
+				edge = -1
+			}
+			ge := center[j] + edge/inv[j]
+			even[j] = (siluEven(g[j]) - siluEven(ge)) * inv[j] * u[j]
+			odd[j] = (x - edge) * u[j]
+			tt[j] = edge
+		}
+		clear(even[e:])
+		clear(odd[e:])
+		v = v[2*term:]
+	}
 	if t.Tail == "linear" {
 		slope := ly.Slope.F32s()
 		lo, hi := slope[:e], slope[term:term+e]
@@ -295,4 +322,9 @@ func (s *State) chebyshevTerms(v, g, u []float32, l, order int) {
 		clear(cur[e:])
 		p0, p1 = p1, cur
 	}
+}
+
+// siluEven is the even part of SiLU: silu(x) − x/2 = (x/2)·tanh(x/2).
+func siluEven(x float32) float32 {
+	return x/(1+expf(-x)) - x/2
 }

@@ -38,7 +38,7 @@ type Options struct {
 	Basis  string       // "taylor" (the paper's), "chebyshev" (interpolation) or "lsq" (least squares on calibration samples)
 	Center string       // taylor: expansion point rule: "mid" ((min+max)/2, the reference's) or "mean"
 	Margin float64      // chebyshev, lsq: widen the calibrated interval by this fraction of its range (default 0.1)
-	Tail   string       // chebyshev, lsq: "linear" (default: clamp t to [−1, 1] and add the edge slope) or "none"
+	Tail   string       // chebyshev, lsq: "exact" (default: clamp t to [−1, 1] and add act(g) − act(edge)), "linear" (add the edge slope) or "none"
 	Expand string       // "auto", "all", a count K or a fraction (0,1) of the narrowest channels
 	Safety float64      // auto: largest distance from z0 as a fraction of the convergence radius (default 0.7)
 	DType  tensor.DType // coefficient tensor type: F32, F16 or BF16
@@ -81,10 +81,10 @@ func (o *Options) check() error {
 	} else {
 		switch o.Tail {
 		case "":
-			o.Tail = "linear"
-		case "linear", "none":
+			o.Tail = "exact"
+		case "exact", "linear", "none":
 		default:
-			return fmt.Errorf("unknown tail rule %q (linear or none)", o.Tail)
+			return fmt.Errorf("unknown tail rule %q (exact, linear or none)", o.Tail)
 		}
 		if o.Margin == 0 {
 			o.Margin = DefaultMargin

@@ -81,7 +81,7 @@ func Write(path string, m *model.Model, p *Plan, opt Options) error {
 			term := info.TermCols(layer)
 			jobs = append(jobs,
 				job{prefix + "ffn_taylor.weight", func() ([]byte, error) {
-					return coefficients(t, lp, p.Order, c.Hidden, p.Tail == "linear", opt.DType)
+					return coefficients(t, lp, p.Order, c.Hidden, p.Tail, opt.DType)
 				}},
 				job{prefix + "ffn_taylor_center.weight", func() ([]byte, error) {
 					z := make([]float32, term)
@@ -219,18 +219,21 @@ func negate(row []byte, typ tensor.DType) error {
 }
 
 // coefficients builds the release's down matrix for one layer: row i is the
-// plain columns W[i, Plain], zero padding, the tail block W[i, Expanded[j]]·s_j·h_j
-// (with a linear tail), then for n = 0..N the block
+// plain columns W[i, Plain], zero padding, the tail blocks (linear:
+// W[i, Expanded[j]]·s_j·h_j; exact: W·h_j and W·s_j·h_j/2), then for n = 0..N the block
 // Θ_n[i, j] = W[i, Expanded[j]] · b_n(j) · s_j^n, each zero padded, where b_n
 // are the channel's basis coefficients (act^(n)(z0)/n! for the Taylor basis).
-func coefficients(down *tensor.Tensor, lp *LayerPlan, order, hidden int, tail bool, typ tensor.DType) ([]byte, error) {
+func coefficients(down *tensor.Tensor, lp *LayerPlan, order, hidden int, tail string, typ tensor.DType) ([]byte, error) {
 	dim := down.Rows()
 	e := len(lp.Expanded)
 	plain := padTo(hidden-e, Pad)
 	term := padTo(e, Pad)
 	tailCols := 0
-	if tail {
+	switch tail {
+	case "linear":
 		tailCols = term
+	case "exact":
+		tailCols = 2 * term
 	}
 	cols := plain + tailCols + (order+1)*term
 	// coef[n*e + j] = b_n(j) · s_j^n
@@ -254,9 +257,15 @@ func coefficients(down *tensor.Tensor, lp *LayerPlan, order, hidden int, tail bo
 		for k, j := range lp.Plain {
 			row[k] = src[j]
 		}
-		if tail {
+		switch tail {
+		case "linear":
 			for k, j := range lp.Expanded {
 				row[plain+k] = float32(float64(src[j]) * lp.Sign[k] * lp.H[k])
+			}
+		case "exact": // even part W·h, odd part W·s·h/2
+			for k, j := range lp.Expanded {
+				row[plain+k] = float32(float64(src[j]) * lp.H[k])
+				row[plain+term+k] = float32(float64(src[j]) * lp.Sign[k] * lp.H[k] / 2)
 			}
 		}
 		for n := 0; n <= order; n++ {
