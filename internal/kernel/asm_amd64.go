@@ -1,0 +1,210 @@
+//go:build amd64 && !noasm
+
+package kernel
+
+import (
+	"unsafe"
+
+	"github.com/unswift/unswift/internal/tensor"
+)
+
+// Assembly routines. Pointers must be valid for the lengths given; the Go
+// wrappers below derive them from slices the drivers have validated.
+
+//go:noescape
+func dotAVX512(a, b *float32, n int) float32
+
+//go:noescape
+func axpyAVX512(a float32, x, y *float32, n int)
+
+//go:noescape
+func scaleAVX512(a float32, x *float32, n int)
+
+// Row kernels: out[i] = Σ_{c<k} W[i,c]·x[c] for i < rows, row i at w+i*stride.
+// The Q8 kernels take k in blocks of 32.
+
+//go:noescape
+func matvecF32AVX512(out *float32, w *byte, stride int, x *float32, k, rows int)
+
+//go:noescape
+func matvecF16AVX512(out *float32, w *byte, stride int, x *float32, k, rows int)
+
+//go:noescape
+func matvecBF16AVX512(out *float32, w *byte, stride int, x *float32, k, rows int)
+
+//go:noescape
+func matvecQ8_0AVX512(out *float32, w *byte, stride int, x *float32, k, rows int)
+
+//go:noescape
+func matvecQ8F32AVX512(out *float32, w *byte, stride int, x *float32, k, rows int)
+
+//go:noescape
+func gemm4x6AVX512(out *float32, ldo int, w *float32, ldw int, x *float32, ldx int, k int, acc bool, tiles int, pf *byte, pfn int)
+
+//go:noescape
+func dotAVX2(a, b *float32, n int) float32
+
+//go:noescape
+func axpyAVX2(a float32, x, y *float32, n int)
+
+//go:noescape
+func scaleAVX2(a float32, x *float32, n int)
+
+//go:noescape
+func matvecF32AVX2(out *float32, w *byte, stride int, x *float32, k, rows int)
+
+//go:noescape
+func matvecF32x4AVX2(out *float32, w *byte, stride int, x *float32, k, rows int)
+
+//go:noescape
+func matvecF16AVX2(out *float32, w *byte, stride int, x *float32, k, rows int)
+
+//go:noescape
+func matvecBF16AVX2(out *float32, w *byte, stride int, x *float32, k, rows int)
+
+//go:noescape
+func matvecQ8_0AVX2(out *float32, w *byte, stride int, x *float32, k, rows int)
+
+//go:noescape
+func matvecQ8F32AVX2(out *float32, w *byte, stride int, x *float32, k, rows int)
+
+//go:noescape
+func gemm4x3AVX2(out *float32, ldo int, w *float32, ldw int, x *float32, ldx int, k int, acc bool, tiles int, pf *byte, pfn int)
+
+//go:noescape
+func deqF16AVX2(dst *float32, src *byte, n int)
+
+//go:noescape
+func deqBF16AVX2(dst *float32, src *byte, n int)
+
+//go:noescape
+func deqQ8_0AVX2(dst *float32, src *byte, nb int)
+
+//go:noescape
+func deqQ8F32AVX2(dst *float32, src *byte, nb int)
+
+var avx2Impl = &impl{
+	name: "avx2",
+	dot: func(a, b []float32) float32 {
+		if len(a) == 0 {
+			return 0
+		}
+		return dotAVX2(&a[0], &b[0], len(a))
+	},
+	axpy: func(a float32, x, y []float32) {
+		if len(x) > 0 {
+			axpyAVX2(a, &x[0], &y[0], len(x))
+		}
+	},
+	scale: func(a float32, x []float32) {
+		if len(x) > 0 {
+			scaleAVX2(a, &x[0], len(x))
+		}
+	},
+	rows: [numKinds]rowsFunc{
+		kF32:   rowsF32AVX2,
+		kF16:   rowsAsm(matvecF16AVX2, 1),
+		kBF16:  rowsAsm(matvecBF16AVX2, 1),
+		kQ8_0:  rowsAsm(matvecQ8_0AVX2, 32),
+		kQ8F32: rowsAsm(matvecQ8F32AVX2, 32),
+		kDeq:   rowsDeq,
+	},
+	deq: [numKinds]deqFunc{
+		kF16:   deqAsm(deqF16AVX2, 1),
+		kBF16:  deqAsm(deqBF16AVX2, 1),
+		kQ8_0:  deqAsm(deqQ8_0AVX2, 32),
+		kQ8F32: deqAsm(deqQ8F32AVX2, 32),
+	},
+	gemm: func(out []float32, ldo int, w []float32, ldw int, x []float32, ldx int, k int, acc bool, tiles int, pf []byte) {
+		gemm4x3AVX2(&out[0], ldo, &w[0], ldw, &x[0], ldx, k, acc, tiles, unsafe.SliceData(pf), len(pf)/64)
+	},
+	gemmR:      4,
+	gemmT:      3,
+	gemmKAlign: 8,
+}
+
+var avx512Impl = &impl{
+	name: "avx512",
+	dot: func(a, b []float32) float32 {
+		if len(a) == 0 {
+			return 0
+		}
+		return dotAVX512(&a[0], &b[0], len(a))
+	},
+	axpy: func(a float32, x, y []float32) {
+		if len(x) > 0 {
+			axpyAVX512(a, &x[0], &y[0], len(x))
+		}
+	},
+	scale: func(a float32, x []float32) {
+		if len(x) > 0 {
+			scaleAVX512(a, &x[0], len(x))
+		}
+	},
+	rows: [numKinds]rowsFunc{
+		kF32:   rowsAsm(matvecF32AVX512, 1),
+		kF16:   rowsAsm(matvecF16AVX512, 1),
+		kBF16:  rowsAsm(matvecBF16AVX512, 1),
+		kQ8_0:  rowsAsm(matvecQ8_0AVX512, 32),
+		kQ8F32: rowsAsm(matvecQ8F32AVX512, 32),
+		kDeq:   rowsDeq,
+	},
+	deq: avx2Impl.deq, // decoding is not the bottleneck; AVX2 suffices
+	gemm: func(out []float32, ldo int, w []float32, ldw int, x []float32, ldx int, k int, acc bool, tiles int, pf []byte) {
+		gemm4x6AVX512(&out[0], ldo, &w[0], ldw, &x[0], ldx, k, acc, tiles, unsafe.SliceData(pf), len(pf)/64)
+	},
+	gemmR:      4,
+	gemmT:      6,
+	gemmKAlign: 1,
+}
+
+// rowsAsm adapts an assembly row kernel whose length argument counts units
+// of unit elements.
+func rowsAsm(f func(out *float32, w *byte, stride int, x *float32, k, rows int), unit int) rowsFunc {
+	return func(out []float32, w []byte, stride int, x []float32, _ tensor.DType, _ []float32) {
+		if len(out) == 0 {
+			return
+		}
+		if len(x) == 0 {
+			clear(out)
+			return
+		}
+		f(&out[0], &w[0], stride, &x[0], len(x)/unit, len(out))
+	}
+}
+
+// deqAsm adapts an assembly row-segment decoder whose length argument counts
+// units of unit elements.
+func deqAsm(f func(dst *float32, src *byte, n int), unit int) deqFunc {
+	return func(dst []float32, src []byte) {
+		if len(dst) > 0 {
+			f(&dst[0], &src[0], len(dst)/unit)
+		}
+	}
+}
+
+// rowsF32AVX2 runs the four-row kernel on all but the last rows%4 rows when
+// the rows are short (it shares each load of x and the final reductions),
+// and the one-row kernel otherwise.
+func rowsF32AVX2(out []float32, w []byte, stride int, x []float32, _ tensor.DType, _ []float32) {
+	if len(out) == 0 {
+		return
+	}
+	if len(x) == 0 {
+		clear(out)
+		return
+	}
+	n4 := 0
+	if len(x) <= x4MaxK {
+		n4 = len(out) &^ 3
+	}
+	if n4 > 0 {
+		matvecF32x4AVX2(&out[0], &w[0], stride, &x[0], len(x), n4)
+	}
+	if n4 < len(out) {
+		matvecF32AVX2(&out[n4], &w[n4*stride], stride, &x[0], len(x), len(out)-n4)
+	}
+}
+
+// x4MaxK is the longest row for which the four-row F32 kernel is used.
+var x4MaxK = 1 << 30
