@@ -18,11 +18,12 @@ type Shape struct {
 	Name                                                string
 	Dim, Hidden, Layers, Heads, KVHeads, Vocab, Context int
 	RopeBase                                            float64
+	Tied                                                bool // the classifier is the token embedding (no output.weight)
 }
 
 // Shapes are the named shapes synth can write.
 var Shapes = map[string]Shape{
-	"stories110m":     {Name: "stories110m", Dim: 768, Hidden: 2048, Layers: 12, Heads: 12, KVHeads: 12, Vocab: 32000, Context: 1024, RopeBase: 10000},
+	"stories110m":     {Name: "stories110m", Dim: 768, Hidden: 2048, Layers: 12, Heads: 12, KVHeads: 12, Vocab: 32000, Context: 1024, RopeBase: 10000, Tied: true},
 	"tinyllama-1.1b":  {Name: "tinyllama-1.1b", Dim: 2048, Hidden: 5632, Layers: 22, Heads: 32, KVHeads: 4, Vocab: 32000, Context: 2048, RopeBase: 10000},
 	"llama3-8b-layer": {Name: "llama3-8b-layer", Dim: 4096, Hidden: 14336, Layers: 1, Heads: 32, KVHeads: 8, Vocab: 32000, Context: 8192, RopeBase: 500000},
 	"tiny":            {Name: "tiny", Dim: 64, Hidden: 176, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 320, Context: 256, RopeBase: 10000},
@@ -139,8 +140,10 @@ func tensors(s Shape, typ tensor.DType) []spec {
 			spec{p + "ffn_up.weight", typ, []int{s.Dim, s.Hidden}, false},
 		)
 	}
-	ts = append(ts, spec{"output_norm.weight", tensor.F32, []int{s.Dim}, true},
-		spec{"output.weight", typ, []int{s.Dim, s.Vocab}, false})
+	ts = append(ts, spec{"output_norm.weight", tensor.F32, []int{s.Dim}, true})
+	if !s.Tied {
+		ts = append(ts, spec{"output.weight", typ, []int{s.Dim, s.Vocab}, false})
+	}
 	return ts
 }
 
