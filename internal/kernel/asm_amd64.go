@@ -57,6 +57,18 @@ func matvecF32AVX2(out *float32, w *byte, stride int, x *float32, k, rows int)
 func matvecF32x4AVX2(out *float32, w *byte, stride int, x *float32, k, rows int)
 
 //go:noescape
+func matvecF16x4AVX2(out *float32, w *byte, stride int, x *float32, k, rows int)
+
+//go:noescape
+func matvecBF16x4AVX2(out *float32, w *byte, stride int, x *float32, k, rows int)
+
+//go:noescape
+func matvecQ8_0x4AVX2(out *float32, w *byte, stride int, x *float32, k, rows int)
+
+//go:noescape
+func matvecQ8F32x4AVX2(out *float32, w *byte, stride int, x *float32, k, rows int)
+
+//go:noescape
 func matvecF16AVX2(out *float32, w *byte, stride int, x *float32, k, rows int)
 
 //go:noescape
@@ -83,6 +95,8 @@ func deqQ8_0AVX2(dst *float32, src *byte, nb int)
 //go:noescape
 func deqQ8F32AVX2(dst *float32, src *byte, nb int)
 
+// avx2Impl uses 256-bit kernels: four-row matrix-vector kernels (one-row ones
+// for the remainder) and a 4-row × 3-token tile.
 var avx2Impl = &impl{
 	name: "avx2",
 	dot: func(a, b []float32) float32 {
@@ -103,10 +117,10 @@ var avx2Impl = &impl{
 	},
 	rows: [numKinds]rowsFunc{
 		kF32:   rowsF32AVX2,
-		kF16:   rowsAsm(matvecF16AVX2, 1),
-		kBF16:  rowsAsm(matvecBF16AVX2, 1),
-		kQ8_0:  rowsAsm(matvecQ8_0AVX2, 32),
-		kQ8F32: rowsAsm(matvecQ8F32AVX2, 32),
+		kF16:   rowsX4(matvecF16x4AVX2, matvecF16AVX2, 1, 8, tensor.F16),
+		kBF16:  rowsX4(matvecBF16x4AVX2, matvecBF16AVX2, 1, 8, tensor.BF16),
+		kQ8_0:  rowsX4(matvecQ8_0x4AVX2, matvecQ8_0AVX2, 32, 1, tensor.Q8_0),
+		kQ8F32: rowsX4(matvecQ8F32x4AVX2, matvecQ8F32AVX2, 32, 1, tensor.Q8F32),
 		kDeq:   rowsDeq,
 	},
 	deq: [numKinds]deqFunc{
@@ -123,6 +137,11 @@ var avx2Impl = &impl{
 	gemmKAlign: 8,
 }
 
+// avx512Impl uses 512-bit kernels with masked tails: one-row matrix-vector
+// kernels and a 4-row × 6-token tile. Note: the development machines are Zen 3
+// without AVX-512, so these kernels have been assembled and their encodings
+// inspected but not yet run; like every assembly level they are only used
+// after selfCheck passes, and the tests run them wherever the CPU has AVX-512.
 var avx512Impl = &impl{
 	name: "avx512",
 	dot: func(a, b []float32) float32 {
@@ -183,9 +202,9 @@ func deqAsm(f func(dst *float32, src *byte, n int), unit int) deqFunc {
 	}
 }
 
-// rowsF32AVX2 runs the four-row kernel on all but the last rows%4 rows when
-// the rows are short (it shares each load of x and the final reductions),
-// and the one-row kernel otherwise.
+// rowsF32AVX2 runs the four-row kernel on all but the last rows%4 rows: it
+// shares each load of x and the final reductions, and its four streams keep
+// more memory requests in flight than one.
 func rowsF32AVX2(out []float32, w []byte, stride int, x []float32, _ tensor.DType, _ []float32) {
 	if len(out) == 0 {
 		return
@@ -194,10 +213,7 @@ func rowsF32AVX2(out []float32, w []byte, stride int, x []float32, _ tensor.DTyp
 		clear(out)
 		return
 	}
-	n4 := 0
-	if len(x) <= x4MaxK {
-		n4 = len(out) &^ 3
-	}
+	n4 := len(out) &^ 3
 	if n4 > 0 {
 		matvecF32x4AVX2(&out[0], &w[0], stride, &x[0], len(x), n4)
 	}
@@ -206,5 +222,47 @@ func rowsF32AVX2(out []float32, w []byte, stride int, x []float32, _ tensor.DTyp
 	}
 }
 
-// x4MaxK is the longest row for which the four-row F32 kernel is used.
-var x4MaxK = 1 << 30
+// rowsX4 combines a four-row kernel x4, run on all but the last rows%4 rows,
+// with a one-row kernel x1 for those. Both take k in units of unit elements;
+// x4 handles only a multiple of align units, and the columns past it are
+// added here from the decoded weights.
+func rowsX4(x4, x1 func(out *float32, w *byte, stride int, x *float32, k, rows int), unit, align int, t tensor.DType) rowsFunc {
+	return func(out []float32, w []byte, stride int, x []float32, _ tensor.DType, _ []float32) {
+		if len(out) == 0 {
+			return
+		}
+		if len(x) == 0 {
+			clear(out)
+			return
+		}
+		k := len(x) / unit
+		n4 := len(out) &^ 3
+		if n4 > 0 {
+			ka := k - k%align
+			x4(&out[0], &w[0], stride, &x[0], ka, n4)
+			if ka < k {
+				addTail(out[:n4], w, stride, x, ka*unit, t)
+			}
+		}
+		if n4 < len(out) {
+			x1(&out[n4], &w[n4*stride], stride, &x[0], k, len(out)-n4)
+		}
+	}
+}
+
+// addTail adds Σ_{c ≥ from} W[i,c]·x[c] to out[i] for a plain 16-bit type.
+func addTail(out []float32, w []byte, stride int, x []float32, from int, t tensor.DType) {
+	var dec [8]float32
+	n := len(x) - from
+	for i := range out {
+		row := w[i*stride+2*from:]
+		if err := tensor.Dequantize(dec[:n], t, row); err != nil {
+			panic("kernel: " + err.Error()) // unreachable: the driver validated the sizes
+		}
+		var s float32
+		for j, v := range dec[:n] {
+			s += v * x[from+j]
+		}
+		out[i] += s
+	}
+}

@@ -296,6 +296,8 @@ f16row:
 f16loop64:
 	CMPQ        CX, $64
 	JB          f16loop8
+	PREFETCHT0  1024(R10)
+	PREFETCHT0  1088(R10)
 	VCVTPH2PS   (R10), Y8
 	VCVTPH2PS   16(R10), Y9
 	VCVTPH2PS   32(R10), Y10
@@ -431,22 +433,23 @@ bf16done:
 	RET
 
 // QBLOCK8 accumulates one block of 32 int8 at qoff(R10) against x at xoff(R11):
-// acc += d · Σ q·x, with d the broadcast scale; t1..t4 are temporaries.
-#define QBLOCK8(qoff, xoff, d, t1, t2, t3, t4, acc) \
-	VPMOVSXBD   qoff(R10), t1; \
-	VPMOVSXBD   qoff+8(R10), t2; \
-	VPMOVSXBD   qoff+16(R10), t3; \
-	VPMOVSXBD   qoff+24(R10), t4; \
-	VCVTDQ2PS   t1, t1; \
-	VCVTDQ2PS   t2, t2; \
-	VCVTDQ2PS   t3, t3; \
-	VCVTDQ2PS   t4, t4; \
-	VMULPS      xoff(R11), t1, t1; \
-	VMULPS      xoff+32(R11), t2, t2; \
-	VFMADD231PS xoff+64(R11), t3, t1; \
-	VFMADD231PS xoff+96(R11), t4, t2; \
-	VADDPS      t2, t1, t1; \
-	VFMADD231PS t1, d, acc
+// acc += d · Σ q·x, with d the broadcast scale; t and u are temporaries.
+// The products of a block form one chain (t); blocks are independent, so
+// several in flight keep the converters and multipliers busy.
+#define QBLOCK8(qoff, xoff, d, t, u, acc) \
+	VPMOVSXBD   qoff(R10), t; \
+	VCVTDQ2PS   t, t; \
+	VMULPS      xoff(R11), t, t; \
+	VPMOVSXBD   qoff+8(R10), u; \
+	VCVTDQ2PS   u, u; \
+	VFMADD231PS xoff+32(R11), u, t; \
+	VPMOVSXBD   qoff+16(R10), u; \
+	VCVTDQ2PS   u, u; \
+	VFMADD231PS xoff+64(R11), u, t; \
+	VPMOVSXBD   qoff+24(R10), u; \
+	VCVTDQ2PS   u, u; \
+	VFMADD231PS xoff+96(R11), u, t; \
+	VFMADD231PS t, d, acc
 
 // func matvecQ8_0AVX2(out *float32, w *byte, stride int, x *float32, k, rows int)
 // k counts blocks of 32.
@@ -463,33 +466,50 @@ q80row:
 	JZ     q80done
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
 	MOVQ   SI, R10
 	MOVQ   DX, R11
 	MOVQ   R8, CX
 
-q80loop2:
-	CMPQ         CX, $2
+q80loop4:
+	CMPQ         CX, $4
 	JB           q80loop1
-	VPBROADCASTW (R10), X2
-	VPBROADCASTW 34(R10), X3
-	VCVTPH2PS    X2, Y2
-	VCVTPH2PS    X3, Y3
-	QBLOCK8(2, 0, Y2, Y4, Y5, Y6, Y7, Y0)
-	QBLOCK8(36, 128, Y3, Y8, Y9, Y10, Y11, Y1)
-	ADDQ         $68, R10
-	ADDQ         $256, R11
-	SUBQ         $2, CX
-	JMP          q80loop2
+	PREFETCHT0   1024(R10)
+	PREFETCHT0   1088(R10)
+	PREFETCHT0   1152(R10)
+	VPBROADCASTW (R10), X4
+	VPBROADCASTW 34(R10), X5
+	VPBROADCASTW 68(R10), X6
+	VPBROADCASTW 102(R10), X7
+	VCVTPH2PS    X4, Y4
+	VCVTPH2PS    X5, Y5
+	VCVTPH2PS    X6, Y6
+	VCVTPH2PS    X7, Y7
+	QBLOCK8(2, 0, Y4, Y8, Y12, Y0)
+	QBLOCK8(36, 128, Y5, Y9, Y13, Y1)
+	QBLOCK8(70, 256, Y6, Y10, Y14, Y2)
+	QBLOCK8(104, 384, Y7, Y11, Y15, Y3)
+	ADDQ         $136, R10
+	ADDQ         $512, R11
+	SUBQ         $4, CX
+	JMP          q80loop4
 
 q80loop1:
 	TESTQ        CX, CX
 	JZ           q80sum
-	VPBROADCASTW (R10), X2
-	VCVTPH2PS    X2, Y2
-	QBLOCK8(2, 0, Y2, Y4, Y5, Y6, Y7, Y0)
+	VPBROADCASTW (R10), X4
+	VCVTPH2PS    X4, Y4
+	QBLOCK8(2, 0, Y4, Y8, Y12, Y0)
+	ADDQ         $34, R10
+	ADDQ         $128, R11
+	DECQ         CX
+	JMP          q80loop1
 
 q80sum:
 	VADDPS Y1, Y0, Y0
+	VADDPS Y3, Y2, Y2
+	VADDPS Y2, Y0, Y0
 	HSUM8
 	ROWS_NEXT
 	JMP    q80row
@@ -513,30 +533,42 @@ q8frow:
 	JZ     q8fdone
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
 	MOVQ   SI, R10
 	MOVQ   DX, R11
 	MOVQ   R8, CX
 
-q8floop2:
-	CMPQ         CX, $2
+q8floop4:
+	CMPQ         CX, $4
 	JB           q8floop1
-	VBROADCASTSS (R10), Y2
-	VBROADCASTSS 36(R10), Y3
-	QBLOCK8(4, 0, Y2, Y4, Y5, Y6, Y7, Y0)
-	QBLOCK8(40, 128, Y3, Y8, Y9, Y10, Y11, Y1)
-	ADDQ         $72, R10
-	ADDQ         $256, R11
-	SUBQ         $2, CX
-	JMP          q8floop2
+	VBROADCASTSS (R10), Y4
+	VBROADCASTSS 36(R10), Y5
+	VBROADCASTSS 72(R10), Y6
+	VBROADCASTSS 108(R10), Y7
+	QBLOCK8(4, 0, Y4, Y8, Y12, Y0)
+	QBLOCK8(40, 128, Y5, Y9, Y13, Y1)
+	QBLOCK8(76, 256, Y6, Y10, Y14, Y2)
+	QBLOCK8(112, 384, Y7, Y11, Y15, Y3)
+	ADDQ         $144, R10
+	ADDQ         $512, R11
+	SUBQ         $4, CX
+	JMP          q8floop4
 
 q8floop1:
 	TESTQ        CX, CX
 	JZ           q8fsum
-	VBROADCASTSS (R10), Y2
-	QBLOCK8(4, 0, Y2, Y4, Y5, Y6, Y7, Y0)
+	VBROADCASTSS (R10), Y4
+	QBLOCK8(4, 0, Y4, Y8, Y12, Y0)
+	ADDQ         $36, R10
+	ADDQ         $128, R11
+	DECQ         CX
+	JMP          q8floop1
 
 q8fsum:
 	VADDPS Y1, Y0, Y0
+	VADDPS Y3, Y2, Y2
+	VADDPS Y2, Y0, Y0
 	HSUM8
 	ROWS_NEXT
 	JMP    q8frow
@@ -909,5 +941,271 @@ x4sum:
 	JMP          x4row
 
 x4done:
+	VZEROUPPER
+	RET
+
+// Four-row kernels for the converted types: rows must be a multiple of 4.
+// Row i of the group is at (R10) + i*BX (R13 = 3*BX). The F16 and BF16
+// kernels handle k rounded down to a multiple of 8; the caller adds the rest.
+
+// X4STEP16 multiplies 8 columns: x in Y8, the four rows converted by CONV
+// into Y9..Y12, accumulated into Y0..Y3.
+#define X4STEP16(CONV, off, xoff) \
+	VMOVUPS     xoff(R11), Y8; \
+	CONV(off(R10), Y9); \
+	CONV(off(R10)(BX*1), Y10); \
+	CONV(off(R10)(BX*2), Y11); \
+	CONV(off(R10)(R13*1), Y12); \
+	VFMADD231PS Y9, Y8, Y0; \
+	VFMADD231PS Y10, Y8, Y1; \
+	VFMADD231PS Y11, Y8, Y2; \
+	VFMADD231PS Y12, Y8, Y3
+
+#define CVTF16(src, dst) VCVTPH2PS src, dst
+#define CVTBF16(src, dst) VPMOVZXWD src, dst; VPSLLD $16, dst, dst
+
+// X4NEXT reduces Y0..Y3 to [Σ0 Σ1 Σ2 Σ3], stores it and moves to the next 4 rows.
+#define X4NEXT \
+	VHADDPS      Y1, Y0, Y0; \
+	VHADDPS      Y3, Y2, Y2; \
+	VHADDPS      Y2, Y0, Y0; \
+	VEXTRACTF128 $1, Y0, X1; \
+	VADDPS       X1, X0, X0; \
+	VMOVUPS      X0, (DI); \
+	ADDQ         $16, DI; \
+	LEAQ         (SI)(BX*4), SI; \
+	SUBQ         $4, R9
+
+// func matvecF16x4AVX2(out *float32, w *byte, stride int, x *float32, k, rows int)
+TEXT ·matvecF16x4AVX2(SB), NOSPLIT, $0-48
+	MOVQ out+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ stride+16(FP), BX
+	MOVQ x+24(FP), DX
+	MOVQ k+32(FP), R8
+	MOVQ rows+40(FP), R9
+	LEAQ (BX)(BX*2), R13
+
+h4row:
+	TESTQ  R9, R9
+	JZ     h4done
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	MOVQ   SI, R10
+	MOVQ   DX, R11
+	MOVQ   R8, CX
+
+h4loop16:
+	CMPQ       CX, $16
+	JB         h4loop8
+	PREFETCHT0 512(R10)
+	PREFETCHT0 512(R10)(BX*1)
+	PREFETCHT0 512(R10)(BX*2)
+	PREFETCHT0 512(R10)(R13*1)
+	X4STEP16(CVTF16, 0, 0)
+	X4STEP16(CVTF16, 16, 32)
+	ADDQ       $32, R10
+	ADDQ       $64, R11
+	SUBQ       $16, CX
+	JMP        h4loop16
+
+h4loop8:
+	CMPQ CX, $8
+	JB   h4sum
+	X4STEP16(CVTF16, 0, 0)
+
+h4sum:
+	X4NEXT
+	JMP h4row
+
+h4done:
+	VZEROUPPER
+	RET
+
+// func matvecBF16x4AVX2(out *float32, w *byte, stride int, x *float32, k, rows int)
+TEXT ·matvecBF16x4AVX2(SB), NOSPLIT, $0-48
+	MOVQ out+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ stride+16(FP), BX
+	MOVQ x+24(FP), DX
+	MOVQ k+32(FP), R8
+	MOVQ rows+40(FP), R9
+	LEAQ (BX)(BX*2), R13
+
+b4row:
+	TESTQ  R9, R9
+	JZ     b4done
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	MOVQ   SI, R10
+	MOVQ   DX, R11
+	MOVQ   R8, CX
+
+b4loop16:
+	CMPQ       CX, $16
+	JB         b4loop8
+	PREFETCHT0 512(R10)
+	PREFETCHT0 512(R10)(BX*1)
+	PREFETCHT0 512(R10)(BX*2)
+	PREFETCHT0 512(R10)(R13*1)
+	X4STEP16(CVTBF16, 0, 0)
+	X4STEP16(CVTBF16, 16, 32)
+	ADDQ       $32, R10
+	ADDQ       $64, R11
+	SUBQ       $16, CX
+	JMP        b4loop16
+
+b4loop8:
+	CMPQ CX, $8
+	JB   b4sum
+	X4STEP16(CVTBF16, 0, 0)
+
+b4sum:
+	X4NEXT
+	JMP b4row
+
+b4done:
+	VZEROUPPER
+	RET
+
+// X4QROW accumulates into acc one block at qoff(base), a row pointer, with
+// its scale already in d: x of the block is in Y8..Y11; uses Y13, Y14.
+#define X4QROW(qoff, base, d, acc) \
+	VPMOVSXBD   qoff(base), Y13; \
+	VCVTDQ2PS   Y13, Y13; \
+	VMULPS      Y8, Y13, Y13; \
+	VPMOVSXBD   qoff+8(base), Y14; \
+	VCVTDQ2PS   Y14, Y14; \
+	VFMADD231PS Y9, Y14, Y13; \
+	VPMOVSXBD   qoff+16(base), Y14; \
+	VCVTDQ2PS   Y14, Y14; \
+	VFMADD231PS Y10, Y14, Y13; \
+	VPMOVSXBD   qoff+24(base), Y14; \
+	VCVTDQ2PS   Y14, Y14; \
+	VFMADD231PS Y11, Y14, Y13; \
+	VFMADD231PS Y13, d, acc
+
+// X4ROWPTRS points R10, AX, R12, R13 at the four rows of the group at SI.
+#define X4ROWPTRS \
+	MOVQ SI, R10; \
+	LEAQ (SI)(BX*1), AX; \
+	LEAQ (SI)(BX*2), R12; \
+	LEAQ (AX)(BX*2), R13
+
+#define X4LOADX \
+	VMOVUPS (R11), Y8; \
+	VMOVUPS 32(R11), Y9; \
+	VMOVUPS 64(R11), Y10; \
+	VMOVUPS 96(R11), Y11
+
+#define F16SCALE(base, d) VPBROADCASTW (base), X15; VCVTPH2PS X15, d
+
+// func matvecQ8_0x4AVX2(out *float32, w *byte, stride int, x *float32, k, rows int)
+// k counts blocks of 32; rows must be a multiple of 4.
+TEXT ·matvecQ8_0x4AVX2(SB), NOSPLIT, $0-48
+	MOVQ out+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ stride+16(FP), BX
+	MOVQ x+24(FP), DX
+	MOVQ k+32(FP), R8
+	MOVQ rows+40(FP), R9
+
+q4row:
+	TESTQ  R9, R9
+	JZ     q4done
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	X4ROWPTRS
+	MOVQ   DX, R11
+	MOVQ   R8, CX
+
+q4loop:
+	TESTQ      CX, CX
+	JZ         q4sum
+	PREFETCHT0 512(R10)
+	PREFETCHT0 512(AX)
+	PREFETCHT0 512(R12)
+	PREFETCHT0 512(R13)
+	X4LOADX
+	F16SCALE(R10, Y12)
+	X4QROW(2, R10, Y12, Y0)
+	F16SCALE(AX, Y12)
+	X4QROW(2, AX, Y12, Y1)
+	F16SCALE(R12, Y12)
+	X4QROW(2, R12, Y12, Y2)
+	F16SCALE(R13, Y12)
+	X4QROW(2, R13, Y12, Y3)
+	ADDQ       $34, R10
+	ADDQ       $34, AX
+	ADDQ       $34, R12
+	ADDQ       $34, R13
+	ADDQ       $128, R11
+	DECQ       CX
+	JMP        q4loop
+
+q4sum:
+	X4NEXT
+	JMP q4row
+
+q4done:
+	VZEROUPPER
+	RET
+
+// func matvecQ8F32x4AVX2(out *float32, w *byte, stride int, x *float32, k, rows int)
+// k counts blocks of 32; rows must be a multiple of 4.
+TEXT ·matvecQ8F32x4AVX2(SB), NOSPLIT, $0-48
+	MOVQ out+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ stride+16(FP), BX
+	MOVQ x+24(FP), DX
+	MOVQ k+32(FP), R8
+	MOVQ rows+40(FP), R9
+
+p4row:
+	TESTQ  R9, R9
+	JZ     p4done
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	X4ROWPTRS
+	MOVQ   DX, R11
+	MOVQ   R8, CX
+
+p4loop:
+	TESTQ      CX, CX
+	JZ         p4sum
+	PREFETCHT0 512(R10)
+	PREFETCHT0 512(AX)
+	PREFETCHT0 512(R12)
+	PREFETCHT0 512(R13)
+	X4LOADX
+	VBROADCASTSS (R10), Y12
+	X4QROW(4, R10, Y12, Y0)
+	VBROADCASTSS (AX), Y12
+	X4QROW(4, AX, Y12, Y1)
+	VBROADCASTSS (R12), Y12
+	X4QROW(4, R12, Y12, Y2)
+	VBROADCASTSS (R13), Y12
+	X4QROW(4, R13, Y12, Y3)
+	ADDQ       $36, R10
+	ADDQ       $36, AX
+	ADDQ       $36, R12
+	ADDQ       $36, R13
+	ADDQ       $128, R11
+	DECQ       CX
+	JMP        p4loop
+
+p4sum:
+	X4NEXT
+	JMP p4row
+
+p4done:
 	VZEROUPPER
 	RET

@@ -6,12 +6,12 @@ import (
 	"github.com/unswift/unswift/internal/tensor"
 )
 
-// Cache blocking of MatMul. A k-block of kc columns of gemmRows rows of W (a
-// "slab", at most 16 KiB of f32) stays in L1 while it meets every tile of
-// tokens of the current token block; the token block (nb tokens × kc
-// columns, at most 384 KiB) stays in L2 while the slabs of all the worker's
-// rows pass by.
-var (
+// Cache blocking of MatMul. A k-block of kc columns of the tile's rows of W
+// (a "slab", at most 16 KiB once decoded to f32) stays in L1 while it meets
+// every tile of tokens of the current token block; the token block (nb tokens
+// × kc columns, packed, at most 256 KiB) stays in L2 while the slabs of all
+// the thread's rows pass by.
+const (
 	gemmKC     = 1024     // columns per k-block; a multiple of every block size (256)
 	gemmXBlock = 64 << 10 // floats of x per token block (256 KiB)
 )
@@ -23,13 +23,6 @@ var (
 // the slices must hold every element read or written. Along the way the
 // kernel may hint the bytes of pf into the caches (the next slab of W).
 type gemmFunc func(out []float32, ldo int, w []float32, ldw int, x []float32, ldx int, k int, acc bool, tiles int, pf []byte)
-
-// directF32 makes MatMul read aligned F32 weights in place rather than
-// copying each slab; the copy streams better from memory.
-var directF32 = false
-
-// gemmPrefetch enables the software prefetch of the next W slab.
-var gemmPrefetch = true
 
 // deqFunc decodes len(dst) elements of a row segment src (a whole number of
 // blocks) to float32.
@@ -129,11 +122,6 @@ func (m *matmulTask) runTiles(p *Pool, id, r0, r1 int) {
 		buf = buf[(64-a)/4:]
 	}
 	slab, xb, opad := buf[:R*ld], buf[R*ld:R*ld+nbt*ld], buf[R*ld+nbt*ld:R*ld+nbt*ld+R*T]
-	var wf []float32 // F32 weights used in place
-	ldwf := m.stride / 4
-	if directF32 && m.t == tensor.F32 && tensor.Aligned(m.w, 4) {
-		wf = tensor.Float32s(m.w[:rows*m.stride])
-	}
 	deq := deqFor(im, m.t)
 	for c0 := 0; c0 < k; c0 += kc {
 		kk := min(kc, k-c0)
@@ -149,14 +137,13 @@ func (m *matmulTask) runTiles(p *Pool, id, r0, r1 int) {
 			tFull := t0 + tiles*T
 			for r := r0; r < r1; r += R {
 				nr := min(R, r1-r)
+				// The slab is decoded (F32: copied) into L1-sized scratch with
+				// the padded stride; reading W in place was slower, its rows
+				// falling on few cache sets.
 				ws, ldw := slab, ld
-				if wf != nil && nr == R {
-					ws, ldw = wf[r*ldwf+c0:], ldwf
-				} else {
-					for i := 0; i < nr; i++ {
-						row := m.w[(r+i)*m.stride+off:]
-						deq(slab[i*ld:i*ld+kk], row[:nbytes])
-					}
+				for i := 0; i < nr; i++ {
+					row := m.w[(r+i)*m.stride+off:]
+					deq(slab[i*ld:i*ld+kk], row[:nbytes])
 				}
 				// The panel is split in calls, each of which hints part of
 				// the next slab into the caches as it goes, so that reading
@@ -174,7 +161,7 @@ func (m *matmulTask) runTiles(p *Pool, id, r0, r1 int) {
 				}
 				nxt0, nxt1 := r+R, min(r+2*R, r1)
 				pf := func(i int) []byte {
-					if !gemmPrefetch || nxt0 >= nxt1 {
+					if nxt0 >= nxt1 {
 						return nil
 					}
 					a, b := nxt0+i*(nxt1-nxt0)/calls, nxt0+(i+1)*(nxt1-nxt0)/calls

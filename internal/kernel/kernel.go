@@ -110,13 +110,32 @@ func Dot(a, b []float32) float32 {
 	if len(a) != len(b) {
 		panic(fmt.Sprintf("kernel.Dot: length mismatch %d != %d", len(a), len(b)))
 	}
+	if len(a) <= smallVec {
+		var s float32
+		for i, v := range a {
+			s += v * b[i]
+		}
+		return s
+	}
 	return cur.dot(a, b)
 }
+
+// smallVec is the length up to which Dot and Axpy loop inline: for tiny
+// vectors (attention heads of 8) the call into assembly costs more than the
+// arithmetic.
+const smallVec = 16
 
 // Axpy computes y[i] += a·x[i]. It panics if the lengths differ.
 func Axpy(a float32, x, y []float32) {
 	if len(x) != len(y) {
 		panic(fmt.Sprintf("kernel.Axpy: length mismatch %d != %d", len(x), len(y)))
+	}
+	if len(x) <= smallVec {
+		y = y[:len(x)]
+		for i, v := range x {
+			y[i] += a * v
+		}
+		return
 	}
 	cur.axpy(a, x, y)
 }

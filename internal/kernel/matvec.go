@@ -9,10 +9,11 @@ import (
 // Thresholds below which a product runs on one thread: the hand-off to the
 // workers costs more than it saves. Variables so that tests can force threading.
 var (
-	// parallelBytes is the least weight data (bytes) a matrix-vector product
-	// must read per thread.
+	// parallelBytes is the least weight data (bytes) of one chunk of a
+	// matrix-vector product.
 	parallelBytes = 96 << 10
-	// parallelFlops is the least multiply-adds of a matrix-matrix product per thread.
+	// parallelFlops is the least multiply-adds of one chunk of a
+	// matrix-matrix product.
 	parallelFlops = 1 << 20
 )
 
@@ -65,7 +66,12 @@ func (p *Pool) MatVec(out []float32, w *tensor.Tensor, x []float32) {
 		clear(out)
 		return
 	}
-	c := min(p.Threads(), rows*rowBytes/max(parallelBytes, 1), rows)
+	// Two chunks per thread: when a worker is late (the machine may be
+	// shared), the caller takes over the chunks it has not claimed.
+	c := 1
+	if p.Threads() > 1 {
+		c = min(2*p.Threads(), rows*rowBytes/max(parallelBytes, 1), rows)
+	}
 	fn := cur.rows[kd]
 	if !p.acquire() {
 		var buf []float32

@@ -77,7 +77,7 @@ func NewPool(threads int) *Pool {
 	if threads <= 0 {
 		threads = runtime.NumCPU()
 	}
-	threads = min(threads, 1<<15)
+	threads = min(threads, 1<<14) // chunks (up to 2 per thread) fit in 16 bits
 	p := &Pool{
 		threads:  threads,
 		finished: make(chan struct{}, 1),
@@ -166,7 +166,7 @@ func (p *Pool) buf(id, n int) []float32 {
 	return p.scratch[id][:n]
 }
 
-// run executes t over [0, n) in c chunks (2 ≤ c ≤ threads); the caller holds mu.
+// run executes t over [0, n) in c ≥ 2 chunks; the caller holds mu.
 func (p *Pool) run(t task, n, c int) {
 	if p.closed.Load() {
 		t.run(p, 0, 0, n)
@@ -177,7 +177,7 @@ func (p *Pool) run(t task, n, c int) {
 	p.done.Store(0)
 	p.claim.Store(p.gen<<32 | uint64(c)<<16)
 	p.seq.Store(p.gen)
-	for _, w := range p.workers[:c-1] {
+	for _, w := range p.workers[:min(c, p.threads)-1] {
 		if w.sleeping.CompareAndSwap(true, false) {
 			w.wake <- struct{}{}
 		}

@@ -56,7 +56,7 @@ func selfCheck(im *impl) error {
 	near := func(a, b, mag float32) bool {
 		return math.Abs(float64(a-b)) <= 1e-4*float64(mag)+1e-6
 	}
-	for _, n := range []int{1, 5, 16, 17, 33, 64, 100, 129} {
+	for _, n := range []int{5, 17, 100} {
 		a, b := vec(n), vec(n)
 		var mag float32
 		for i := range a {
@@ -79,7 +79,7 @@ func selfCheck(im *impl) error {
 	types := []tensor.DType{tensor.F32, tensor.F16, tensor.BF16, tensor.Q8_0, tensor.Q8F32}
 	for _, t := range types {
 		kd, _ := kindOf(t)
-		for _, k := range []int{16, 37, 64, 96, 160} {
+		for _, k := range []int{37, 160} {
 			if k%t.BlockSize() != 0 {
 				continue
 			}
@@ -94,7 +94,10 @@ func selfCheck(im *impl) error {
 			got, want := make([]float32, rows), make([]float32, rows)
 			buf := make([]float32, k)
 			im.rows[kd](got, w, stride, x, t, buf)
-			goImpl.rows[kd](want, w, stride, x, t, buf)
+			for r := range want {
+				deqGo(t)(buf, w[r*stride:])
+				want[r] = dotGo(buf, x)
+			}
 			for r := range got {
 				if !near(got[r], want[r], float32(k)) {
 					return fmt.Errorf("%s %s rows k=%d: row %d = %v, want %v", im.name, t, k, r, got[r], want[r])

@@ -22,3 +22,14 @@ func TestSelfCheck(t *testing.T) {
 		t.Errorf("Implementation() = %q, want %q", Implementation(), cur.name)
 	}
 }
+
+// BenchmarkSelfCheck is the start-up cost of checking one implementation.
+func BenchmarkSelfCheck(b *testing.B) {
+	l := impls()
+	im := l[len(l)-1]
+	for b.Loop() {
+		if err := selfCheck(im); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

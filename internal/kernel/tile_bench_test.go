@@ -1,7 +1,6 @@
 package kernel
 
 import (
-	"flag"
 	"fmt"
 	"testing"
 
@@ -38,8 +37,6 @@ func BenchmarkPanel(b *testing.B) {
 		}
 	}
 }
-
-var abFlag = flag.Bool("ab", false, "run the manual A/B experiments")
 
 // BenchmarkRowsL1 runs the row kernels on an L1-resident matrix: their
 // compute ceiling, in ns per 32 elements.

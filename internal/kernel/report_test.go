@@ -1,12 +1,15 @@
 package kernel
 
 import (
+	"flag"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/unswift/unswift/internal/tensor"
 )
+
+var reportFlag = flag.Bool("report", false, "run TestReport, a manual best-of measurement of the kernels")
 
 // bestOf returns the shortest of rounds timings of f (after one warm-up
 // call): on a shared machine the minimum is the measurement least disturbed
@@ -23,11 +26,11 @@ func bestOf(rounds int, f func()) time.Duration {
 }
 
 // TestReport prints best-of timings of the main kernels; it is a manual
-// measurement (go test -run Report -v -ab), to be read next to the streaming
+// measurement (go test -run Report -v -report), to be read next to the streaming
 // bandwidth of ../shared/tools/bw.c measured just before and after.
 func TestReport(t *testing.T) {
-	if !*abFlag {
-		t.Skip("manual measurement; pass -ab")
+	if !*reportFlag {
+		t.Skip("manual measurement; pass -report")
 	}
 	fmt.Printf("kernels: %s\n", Implementation())
 	pools := map[int]*Pool{1: NewPool(1), 2: NewPool(2)}
