@@ -151,3 +151,49 @@ func TestChebyshevBasis(t *testing.T) {
 		})
 	}
 }
+
+// TestBasisSweep (UNSWIFT_SWEEP=1) compares the bases over N = 2..16 on both
+// real models and reports, per basis, the smallest N whose mean KL is below
+// 1e-3 with greedy text identical to the original's.
+func TestBasisSweep(t *testing.T) {
+	if os.Getenv("UNSWIFT_SWEEP") == "" {
+		t.Skip("set UNSWIFT_SWEEP=1 to run the basis sweep (minutes)")
+	}
+	policies := []struct {
+		name string
+		opt  release.Options
+	}{
+		{"taylor auto", release.Options{Basis: "taylor"}},
+		{"taylor narrowest-70%", release.Options{Basis: "taylor", Expand: "0.7"}},
+		{"chebyshev", release.Options{Basis: "chebyshev"}},
+		{"lsq", release.Options{Basis: "lsq"}},
+	}
+	for _, tc := range basisCases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBench(t, tc)
+			var log strings.Builder
+			for _, p := range policies {
+				fmt.Fprintf(&log, "%s / %s:", tc.name, p.name)
+				smallest := -1
+				for n := 2; n <= 16; n++ {
+					opt := p.opt
+					opt.Order = n
+					rel := b.release(t, opt)
+					kl := b.kl(t, rel, b.held)
+					same := greedy(t, rel, b.pool, tc.prompt, tc.n) == b.want
+					mark := ""
+					if same {
+						mark = "="
+					}
+					fmt.Fprintf(&log, " %d:%.1e%s", n, kl, mark)
+					if kl < 1e-3 && same && smallest < 0 {
+						smallest = n
+					}
+					rel.Close()
+				}
+				fmt.Fprintf(&log, "\n  smallest N with KL < 1e-3 and identical greedy text: %d\n", smallest)
+			}
+			t.Log("\n" + log.String())
+		})
+	}
+}
