@@ -63,9 +63,10 @@ func (c *Config) Validate() error {
 // dims returns the named sizes used in tensor shape tags.
 func (c *Config) dims() map[string]int {
 	return map[string]int{
-		"dim":    c.Dim,
-		"hidden": c.Hidden,
-		"kvdim":  c.KVDim(),
-		"vocab":  c.Vocab,
+		"dim":      c.Dim,
+		"hidden":   c.Hidden,
+		"kvdim":    c.KVDim(),
+		"vocab":    c.Vocab,
+		"ropehalf": c.RopeDim / 2,
 	}
 }

@@ -53,17 +53,7 @@ func (m *Model) NewState(pool *kernel.Pool, ctx int) *State {
 		s.val[l] = make([]float32, ctx*c.KVDim())
 	}
 	s.att = make([]float32, c.Heads*ctx)
-	half := c.RopeDim / 2
-	s.cos = make([]float32, ctx*half)
-	s.sin = make([]float32, ctx*half)
-	for p := 0; p < ctx; p++ {
-		for i := 0; i < half; i++ {
-			freq := 1 / math.Pow(c.RopeBase, float64(2*i)/float64(c.RopeDim))
-			a := float64(p) * freq
-			s.cos[p*half+i] = float32(math.Cos(a))
-			s.sin[p*half+i] = float32(math.Sin(a))
-		}
-	}
+	s.cos, s.sin = m.ropeTables()
 	s.grow(1)
 	return s
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/unswift/unswift/internal/gguf"
 	"github.com/unswift/unswift/internal/kernel"
@@ -31,6 +32,9 @@ type Model struct {
 	order int // order a release runs at
 
 	closer io.Closer
+
+	ropeOnce         sync.Once
+	ropeCos, ropeSin []float32
 }
 
 // Options adjust loading.
@@ -198,6 +202,9 @@ func (m *Model) bind() error {
 			return fmt.Errorf("tensor %q: F32 data is not 4-byte aligned", t.Name)
 		}
 	}
+	if f := m.Weights.RopeFreqs; f != nil && f.Type != tensor.F32 {
+		return fmt.Errorf("tensor %q must be F32, have %s", f.Name, f.Type)
+	}
 	if m.Taylor != nil {
 		return m.checkTaylor()
 	}
@@ -215,6 +222,9 @@ func isNorm(name string) bool { return strings.HasSuffix(name, "norm.weight") }
 func (m *Model) weightList() []*tensor.Tensor {
 	w := &m.Weights
 	ts := []*tensor.Tensor{w.TokenEmbd, w.OutputNorm}
+	if w.RopeFreqs != nil {
+		ts = append(ts, w.RopeFreqs)
+	}
 	if w.Output != nil {
 		ts = append(ts, w.Output)
 	}

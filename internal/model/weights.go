@@ -15,7 +15,8 @@ import (
 type Weights struct {
 	TokenEmbd  *tensor.Tensor `gguf:"token_embd.weight" shape:"dim,vocab"`
 	OutputNorm *tensor.Tensor `gguf:"output_norm.weight" shape:"dim"`
-	Output     *tensor.Tensor `gguf:"output.weight,optional" shape:"dim,vocab"` // nil: tied to TokenEmbd
+	Output     *tensor.Tensor `gguf:"output.weight,optional" shape:"dim,vocab"`    // nil: tied to TokenEmbd
+	RopeFreqs  *tensor.Tensor `gguf:"rope_freqs.weight,optional" shape:"ropehalf"` // per-pair frequency divisors (Llama 3.1)
 	Layers     []Layer        `gguf:"blk.%d"`
 }
 
