@@ -28,11 +28,21 @@ func TestLlama3RopeFactors(t *testing.T) {
 			t.Errorf("factors not monotone at %d: %v < %v", i, v, f[i-1])
 		}
 	}
-	// At the band's middle (8192/wave = 2.5, smooth = 0.5) the new frequency is
-	// the mean of freq and freq/8, i.e. the divisor is 1/(0.5/8 + 0.5) = 16/9.
-	wave := 8192 / 2.5
-	smooth := (8192/wave - 1) / 3
-	if got := 1 / ((1-smooth)/8 + smooth); math.Abs(got-16.0/9) > 1e-12 {
-		t.Fatalf("test arithmetic: %v", got)
+	// In the band, the new frequency freq/f is the blend (1−s)·freq/8 + s·freq
+	// with s = (8192/wavelength − 1)/(4 − 1): recover s from f and compare.
+	inBand := 0
+	for i, v := range f {
+		wave := 2 * math.Pi * math.Pow(500000, float64(2*i)/128)
+		if wave < 2048 || wave > 8192 {
+			continue
+		}
+		inBand++
+		s := (1/float64(v) - 1.0/8) / (1 - 1.0/8)
+		if want := (8192/wave - 1) / 3; math.Abs(s-want) > 1e-6 {
+			t.Errorf("pair %d: blend %v, want %v", i, s, want)
+		}
+	}
+	if inBand == 0 {
+		t.Fatal("no pair in the interpolation band: nothing checked")
 	}
 }
