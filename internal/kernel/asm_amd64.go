@@ -135,6 +135,7 @@ var avx2Impl = &impl{
 	gemmR:      4,
 	gemmT:      3,
 	gemmKAlign: 8,
+	vec:        vecAVX2,
 }
 
 // avx512Impl uses 512-bit kernels with masked tails: one-row matrix-vector
@@ -175,6 +176,7 @@ var avx512Impl = &impl{
 	gemmR:      4,
 	gemmT:      6,
 	gemmKAlign: 1,
+	vec:        vecAVX2, // 512-bit versions would not pay for such short vectors
 }
 
 // rowsAsm adapts an assembly row kernel whose length argument counts units

@@ -27,6 +27,7 @@ var goImpl = &impl{
 	gemmR:      goTileR,
 	gemmT:      goTileT,
 	gemmKAlign: 1,
+	vec:        vecGo,
 }
 
 func dotGo(a, b []float32) float32 {

@@ -2,7 +2,9 @@
 // vector updates, and matrix-vector and matrix-matrix products of a weight
 // tensor (F32, F16, BF16, Q8_0, Q8F32 and, through a dequantizing fallback,
 // Q4_0, Q4_K and Q6_K) with float32 activations, spread over a [Pool] of
-// persistent worker goroutines.
+// persistent worker goroutines; and the exponential, softmax, SwiGLU and
+// attention-head kernels of a transformer layer ([Exp], [Softmax], [SiLUMul],
+// [Attend]).
 //
 // On amd64 the hot loops are hand-written assembly, AVX-512 where the CPU has
 // it and AVX2+FMA otherwise, chosen at run time; elsewhere, or when built with
@@ -100,6 +102,8 @@ type impl struct {
 	// gemmKAlign columns.
 	gemm                     gemmFunc
 	gemmR, gemmT, gemmKAlign int
+	// vec holds the element-wise and attention kernels.
+	vec vecKernels
 }
 
 // cur is the implementation in use; set at init by choose.

@@ -76,6 +76,9 @@ func selfCheck(im *impl) error {
 			}
 		}
 	}
+	if err := checkVec(im, rnd); err != nil {
+		return err
+	}
 	types := []tensor.DType{tensor.F32, tensor.F16, tensor.BF16, tensor.Q8_0, tensor.Q8F32}
 	for _, t := range types {
 		kd, _ := kindOf(t)

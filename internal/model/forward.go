@@ -228,38 +228,8 @@ func (s *State) attention(out, q []float32, layer, pos int) {
 	scale := float32(1 / math.Sqrt(float64(hs)))
 	keys, vals := s.key[layer], s.val[layer]
 	head := func(h int) {
-		qh := q[h*hs : (h+1)*hs]
-		att := s.att[h*s.ctx : h*s.ctx+pos+1]
 		off := (h / group) * hs
-		if hs >= 32 {
-			for t := 0; t <= pos; t++ {
-				att[t] = kernel.Dot(qh, keys[t*kvdim+off:t*kvdim+off+hs]) * scale
-			}
-		} else { // short heads: a call per position costs more than the arithmetic
-			for t := 0; t <= pos; t++ {
-				k := keys[t*kvdim+off : t*kvdim+off+hs]
-				var d float32
-				for i, qv := range qh {
-					d += qv * k[i]
-				}
-				att[t] = d * scale
-			}
-		}
-		softmax(att)
-		oh := out[h*hs : (h+1)*hs]
-		clear(oh)
-		if hs >= 32 {
-			for t := 0; t <= pos; t++ {
-				kernel.Axpy(att[t], vals[t*kvdim+off:t*kvdim+off+hs], oh)
-			}
-		} else {
-			for t := 0; t <= pos; t++ {
-				v, a := vals[t*kvdim+off:t*kvdim+off+hs], att[t]
-				for i := range oh {
-					oh[i] += a * v[i]
-				}
-			}
-		}
+		kernel.Attend(out[h*hs:(h+1)*hs], q[h*hs:(h+1)*hs], keys[off:], vals[off:], s.att[h*s.ctx:h*s.ctx+pos+1], kvdim, scale)
 	}
 	// Spread heads over threads only when the work outweighs the hand-off.
 	grain := c.Heads
@@ -284,29 +254,8 @@ func rmsnorm(out, x, weight []float32, eps float32) {
 	}
 }
 
-func softmax(x []float32) {
-	m := x[0]
-	for _, v := range x[1:] {
-		m = max(m, v)
-	}
-	var sum float32
-	for i, v := range x {
-		e := expf(v - m)
-		x[i] = e
-		sum += e
-	}
-	inv := 1 / sum
-	for i := range x {
-		x[i] *= inv
-	}
-}
-
 // swiglu sets gate[i] = silu(gate[i]) * up[i].
-func swiglu(gate, up []float32) {
-	for i, g := range gate {
-		gate[i] = g / (1 + expf(-g)) * up[i]
-	}
-}
+func swiglu(gate, up []float32) { kernel.SiLUMul(gate, up) }
 
 func add(x, y []float32) {
 	for i := range x {
