@@ -246,6 +246,14 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
+	t.Run("architecture without a supported MLP", func(t *testing.T) {
+		m.Config.Arch = "mamba"
+		defer func() { m.Config.Arch = "llama" }()
+		_, err := NewPlan(m, cal, Options{Order: 2, DType: tensor.F32})
+		if err == nil || !strings.Contains(err.Error(), `architecture "mamba" has no supported MLP`) {
+			t.Fatalf("got %v", err)
+		}
+	})
 	t.Run("short calibration", func(t *testing.T) {
 		_, err := calib.Collect(context.Background(), m, pool, "too short", calib.Options{Tokens: 600})
 		if err == nil || !strings.Contains(err.Error(), "calibration text is too short") {
