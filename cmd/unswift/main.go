@@ -32,6 +32,9 @@ var commands = []command{
 	{"synth", "write a random-weight model of a real shape (for speed tests)", cmdSynth},
 	{"secure", "calibrate a model and write its TaylorMLP release", cmdSecure},
 	{"serve", "OpenAI-compatible local HTTP server with a chat page", cmdServe},
+	{"attack", "try to recover the protected weights from a release and report", cmdAttack},
+	{"eval", "compare releases with their original: fidelity, tasks, cost, report and plots", cmdEval},
+	{"convert", "convert a Hugging Face directory or llama2.c checkpoint to GGUF (and GGUF to a HF directory)", cmdConvert},
 }
 
 func usage(w io.Writer) {

@@ -18,7 +18,8 @@ import (
 func cmdServe(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", "-m MODEL_OR_RELEASE [flags]", stderr)
 	var mf modelFlags
-	mf.register(fs) // -m, --tokenizer, --threads, --order
+	mf.register(fs) // -m, --tokenizer, --threads
+	mf.registerOrder(fs)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address HOST:PORT; must be loopback unless --allow-remote")
 	allowRemote := fs.Bool("allow-remote", false, "allow a non-loopback listen address and Host headers")
 	apiKey := fs.String("api-key", os.Getenv("UNSWIFT_API_KEY"), "require this key (Authorization: Bearer KEY) on every route but /healthz (default: $UNSWIFT_API_KEY)")
@@ -67,6 +68,10 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "listening on http://%s\n", ln.Addr())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		<-ctx.Done() // a signal, or the stop below
+		stop()       // a second signal ends the process at once
+	}()
 	err = srv.Serve(ctx, ln, *grace)
 	fmt.Fprintln(stderr, "server stopped")
 	return err
