@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/unswift/unswift/internal/gguf"
+	"github.com/unswift/unswift/internal/hf"
 	"github.com/unswift/unswift/internal/kernel"
 	"github.com/unswift/unswift/internal/llama2c"
 	"github.com/unswift/unswift/internal/tensor"
@@ -54,9 +55,13 @@ func (m *Model) Close() error {
 	return err
 }
 
-// Open loads a model file, detecting its format from its first bytes: GGUF, or
-// a llama2.c checkpoint (legacy fp32 or version 2 Q8_0).
+// Open loads a model, detecting its format: a Hugging Face directory
+// (config.json + safetensors), or a file by its first bytes: GGUF, or a
+// llama2.c checkpoint (legacy fp32 or version 2 Q8_0).
 func Open(path string, opt Options) (*Model, error) {
+	if hf.IsDir(path) {
+		return openHF(path, opt)
+	}
 	head := make([]byte, 8)
 	f, err := os.Open(path)
 	if err != nil {
@@ -98,7 +103,31 @@ func openGGUF(path string) (*Model, error) {
 	return m, nil
 }
 
-func fromGGUF(f *gguf.File) (*Model, error) {
+// openHF loads a Hugging Face model directory: its metadata as in-memory GGUF
+// keys, its tensors under GGUF names (views of the mapped safetensors, except
+// Q/K, which are permuted to GGUF's RoPE pairing).
+func openHF(dir string, opt Options) (*Model, error) {
+	h, err := hf.Open(dir, hf.Options{Tokenizer: opt.Tokenizer})
+	if err != nil {
+		return nil, err
+	}
+	meta, err := h.MetaFile()
+	var m *Model
+	if err == nil {
+		m, err = fromParts(meta, h.Tensors)
+	}
+	if err != nil {
+		h.Close()
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	m.Tokenizer, m.Format, m.GGUF, m.closer, m.Path = h.Tokenizer, "hf", nil, h, dir
+	return m, nil
+}
+
+func fromGGUF(f *gguf.File) (*Model, error) { return fromParts(f, f.Tensors) }
+
+// fromParts builds a model from GGUF metadata and tensors under GGUF names.
+func fromParts(f *gguf.File, tensors []*tensor.Tensor) (*Model, error) {
 	arch := f.Architecture()
 	if arch != "llama" {
 		return nil, fmt.Errorf("unsupported architecture %q (supported: llama)", arch)
@@ -111,9 +140,11 @@ func fromGGUF(f *gguf.File) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{Config: c, Tokenizer: tok, Format: "gguf", Tensors: f.Tensors, GGUF: f}
-	if emb := f.Tensor("token_embd.weight"); emb != nil && len(emb.Shape) == 2 {
-		m.Config.Vocab = emb.Shape[1]
+	m := &Model{Config: c, Tokenizer: tok, Format: "gguf", Tensors: tensors, GGUF: f}
+	for _, t := range tensors {
+		if t.Name == "token_embd.weight" && len(t.Shape) == 2 {
+			m.Config.Vocab = t.Shape[1]
+		}
 	}
 	if err := m.Config.Validate(); err != nil {
 		return nil, err

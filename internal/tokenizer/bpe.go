@@ -23,6 +23,8 @@ type BPE struct {
 	pt      pieceTable
 	scratch sync.Pool // *bpeScratch
 	cache   wordCache
+	word    func(string) int // length of the first word (the pre-tokenizer)
+	whole   map[string]int32 // with IgnoreMerges: byte-level token text → id
 }
 
 // bpeMerge is a merge rule: its rank (lower merges first) and the merged token.
@@ -64,6 +66,15 @@ var runeBytes = func() map[rune]byte {
 // concatenation must be tokens. The tokenizer keeps tokens, which must not be
 // modified afterwards.
 func NewBPE(tokens []string, merges []string, types []int32, bos, eos int) (*BPE, error) {
+	return NewBPEWithOptions(tokens, merges, types, bos, eos, BPEOptions{})
+}
+
+// NewBPEWithOptions is NewBPE with a choice of pre-tokenizer and merge rule.
+func NewBPEWithOptions(tokens []string, merges []string, types []int32, bos, eos int, opt BPEOptions) (*BPE, error) {
+	word, err := opt.Pre.split()
+	if err != nil {
+		return nil, err
+	}
 	n := len(tokens)
 	if n == 0 {
 		return nil, fmt.Errorf("tokenizer: empty vocabulary")
@@ -80,6 +91,7 @@ func NewBPE(tokens []string, merges []string, types []int32, bos, eos int) (*BPE
 		merges: make(map[uint64]bpeMerge, len(merges)),
 		bos:    bos,
 		eos:    eos,
+		word:   word,
 	}
 	ids := make(map[string]int32, n)
 	for i, s := range tokens {
@@ -124,6 +136,9 @@ func NewBPE(tokens []string, merges []string, types []int32, bos, eos int) (*BPE
 		}
 	}
 
+	if opt.IgnoreMerges {
+		t.whole = ids
+	}
 	t.pt = pieceTable{text: make([]string, n), bos: bos}
 	for i, s := range tokens {
 		if t.types[i] == TypeControl {
@@ -186,7 +201,7 @@ func (t *BPE) Encode(text string, addBOS bool) []int {
 		sc = new(bpeScratch)
 	}
 	for len(text) > 0 {
-		n := gpt2Word(text)
+		n := t.word(text)
 		out = t.encodeWord(sc, text[:n], out)
 		text = text[n:]
 	}
@@ -242,6 +257,11 @@ func (t *BPE) encodeWord(sc *bpeScratch, w string, out []int) []int {
 			return out
 		}
 	}
+	if t.whole != nil {
+		if id, ok := t.whole[byteLevel(w)]; ok {
+			return append(out, int(id))
+		}
+	}
 
 	syms := sc.syms[:0]
 	for i := 0; i < len(w); i++ {
@@ -291,6 +311,15 @@ func (t *BPE) encodeWord(sc *bpeScratch, w string, out []int) []int {
 		t.cache.put(w, out[start:])
 	}
 	return out
+}
+
+// byteLevel returns w written with the byte-level alphabet (byteRunes).
+func byteLevel(w string) string {
+	b := make([]byte, 0, 2*len(w))
+	for i := 0; i < len(w); i++ {
+		b = utf8.AppendRune(b, byteRunes[w[i]])
+	}
+	return string(b)
 }
 
 // gpt2Word returns the length in bytes of the first word of s (s non-empty) under

@@ -22,7 +22,8 @@ const (
 
 // FromGGUF builds the tokenizer described by a GGUF file's metadata:
 // a [SentencePiece] for tokenizer.ggml.model "llama" and a [BPE] for "gpt2"
-// (whose pre-tokenizer, tokenizer.ggml.pre, must be GPT-2's own when given).
+// (whose pre-tokenizer, tokenizer.ggml.pre, may be "gpt-2", the default,
+// "llama-bpe" or "qwen2").
 // The token types are optional; the BOS and EOS ids are required, with
 // 0xFFFFFFFF read as "none".
 func FromGGUF(f *gguf.File) (Tokenizer, error) {
@@ -62,14 +63,21 @@ func FromGGUF(f *gguf.File) (Tokenizer, error) {
 		}
 		return NewSentencePiece(tokens, scores, types, bos, eos)
 	case "gpt2":
-		if pre, ok := f.String(KeyPre); ok && pre != "gpt-2" && pre != "default" {
-			return nil, fmt.Errorf("tokenizer: GGUF %s %q is not supported (only GPT-2's pre-tokenizer, \"gpt-2\", is implemented)", KeyPre, pre)
+		var opt BPEOptions
+		if name, ok := f.String(KeyPre); ok {
+			pre, err := ParsePretokenizer(name)
+			if err != nil {
+				return nil, fmt.Errorf("tokenizer: GGUF %s %q is not supported (supported: \"gpt-2\", \"llama-bpe\", \"qwen2\")", KeyPre, name)
+			}
+			// llama.cpp ignores merges for Llama 3's pre-tokenizer, as
+			// Llama 3's tokenizer.json asks.
+			opt = BPEOptions{Pre: pre, IgnoreMerges: pre == PreLlama3}
 		}
 		merges, ok := f.Strings(KeyMerges)
 		if !ok {
 			return nil, missing(KeyMerges)
 		}
-		return NewBPE(tokens, merges, types, bos, eos)
+		return NewBPEWithOptions(tokens, merges, types, bos, eos, opt)
 	default:
 		return nil, fmt.Errorf("tokenizer: GGUF %s %q is not supported (want \"llama\" or \"gpt2\")", KeyModel, model)
 	}

@@ -81,7 +81,7 @@ func TestFromGGUF(t *testing.T) {
 		{"no eos", with(gpt2, KeyEOS, nil), KeyEOS},
 		{"bos out of range", with(llama, KeyBOS, val(gguf.Uint32Value(6))), "BOS id 6"},
 		{"no merges", with(gpt2, KeyMerges, nil), KeyMerges},
-		{"other pre-tokenizer", with(gpt2, KeyPre, val(gguf.StringValue("llama-bpe"))), `"llama-bpe" is not supported`},
+		{"other pre-tokenizer", with(gpt2, KeyPre, val(gguf.StringValue("deepseek-llm"))), `"deepseek-llm" is not supported`},
 	}
 	for _, tt := range errCases {
 		_, err := FromGGUF(memGGUF(t, tt.kvs))
