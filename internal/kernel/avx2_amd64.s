@@ -1128,10 +1128,14 @@ q4row:
 q4loop:
 	TESTQ      CX, CX
 	JZ         q4sum
-	PREFETCHT0 512(R10)
-	PREFETCHT0 512(AX)
-	PREFETCHT0 512(R12)
-	PREFETCHT0 512(R13)
+	// Prefetch the same offset of the next group of four rows: Q8_0 rows
+	// are short, so hardware prefetch alone stalls at every group start.
+	LEAQ       (R10)(BX*4), R14
+	PREFETCHT0 (R14)
+	PREFETCHT0 (R14)(BX*1)
+	PREFETCHT0 (R14)(BX*2)
+	LEAQ       (R13)(BX*4), R14
+	PREFETCHT0 (R14)
 	X4LOADX
 	F16SCALE(R10, Y12)
 	X4QROW(2, R10, Y12, Y0)
@@ -1181,10 +1185,12 @@ p4row:
 p4loop:
 	TESTQ      CX, CX
 	JZ         p4sum
-	PREFETCHT0 512(R10)
-	PREFETCHT0 512(AX)
-	PREFETCHT0 512(R12)
-	PREFETCHT0 512(R13)
+	LEAQ       (R10)(BX*4), R14 // the next group of rows, as for Q8_0
+	PREFETCHT0 (R14)
+	PREFETCHT0 (R14)(BX*1)
+	PREFETCHT0 (R14)(BX*2)
+	LEAQ       (R13)(BX*4), R14
+	PREFETCHT0 (R14)
 	X4LOADX
 	VBROADCASTSS (R10), Y12
 	X4QROW(4, R10, Y12, Y0)
