@@ -43,8 +43,13 @@ func cmdAttack(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if a := res.Algebraic; a != nil {
-		fmt.Fprintf(stdout, "algebraic: %.1f%% of protected channels recovered, relative error %s, KL to original %s, %.3f s\n",
-			100*a.FractionRecovered, fmtNum(float64(a.RelativeError)), fmtNum(float64(a.KLToOriginal)), a.Seconds)
+		if res.Original == "" {
+			fmt.Fprintf(stdout, "algebraic: %.1f%% of protected channels decided from the file (no --original to score against), %.3f s\n",
+				100*a.FractionConfident, a.Seconds)
+		} else {
+			fmt.Fprintf(stdout, "algebraic: %.1f%% of protected channels recovered, relative error %s, KL to original %s, %.3f s\n",
+				100*a.FractionRecovered, fmtNum(float64(a.RelativeError)), fmtNum(float64(a.KLToOriginal)), a.Seconds)
+		}
 	}
 	if r := res.Regression; r != nil && len(r.Points) > 0 {
 		last := r.Points[len(r.Points)-1]

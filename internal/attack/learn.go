@@ -202,7 +202,7 @@ func runTraining(ctx context.Context, kind string, cfg Config, rel, orig *model.
 		}
 		start.TrainLoss = nan
 		points = append(points, start)
-		logf("%s/%s: step 0: ppl %.4g, KL to original %v", kind, phase, float64(start.PPL), start.KLToOriginal)
+		logf("%s/%s: step 0: ppl %.4g, KL to original %s", kind, phase, float64(start.PPL), num(start.KLToOriginal, "%.3g"))
 		var losses []float64
 		bos := rel.Tokenizer.BOS()
 		var stateRel *model.State
@@ -252,8 +252,8 @@ func runTraining(ctx context.Context, kind string, cfg Config, rel, orig *model.
 					return nil, nil, err
 				}
 				points = append(points, tp)
-				logf("%s/%s: step %d: loss %.4g, ppl %.4g, KL to original %v, top-1 vs original %v (%.1f steps/s)",
-					kind, phase, step, loss, float64(tp.PPL), tp.KLToOriginal, tp.Top1Original, tp.StepsPerSec)
+				logf("%s/%s: step %d: loss %.4g, ppl %.4g, KL to original %s, top-1 vs original %s (%.1f steps/s)",
+					kind, phase, step, loss, float64(tp.PPL), num(tp.KLToOriginal, "%.3g"), num(tp.Top1Original, "%.4f"), tp.StepsPerSec)
 				bi++
 			}
 		}

@@ -96,7 +96,7 @@ func charts(res *Results) []namedChart {
 		if len(s) > 0 {
 			c := &plot.Chart{Title: "Training attacks: loss per step", XLabel: "step", YLabel: "training loss (nats)", LogY: true, Series: s}
 			if !isNaN(ti.PPLOriginal) {
-				c.HLines = append(c.HLines, plot.HLine{Y: math.Log(float64(ti.PPLOriginal)), Label: "original's held-out cross-entropy"})
+				c.HLines = append(c.HLines, plot.HLine{Y: math.Log(float64(ti.PPLOriginal)), Label: "original, held out"})
 			}
 			save("loss.svg", c)
 		}

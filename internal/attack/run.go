@@ -219,7 +219,7 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 				return nil, fmt.Errorf("algebraic attack: %w", err)
 			}
 			a := res.Algebraic
-			logf("algebraic: relative error %v, %.1f%% recovered, KL %v, %.3fs", a.RelativeError, 100*a.FractionRecovered, a.KLToOriginal, a.Seconds)
+			logf("algebraic: relative error %s, %.1f%% recovered, KL %s, %.3f s", num(a.RelativeError, "%.3g"), 100*a.FractionRecovered, num(a.KLToOriginal, "%.3g"), a.Seconds)
 		case "regression":
 			if res.Regression, err = runRegression(ctx, cfg, rel, truth, attackTokens, compare, pool, logf); err != nil {
 				return nil, fmt.Errorf("regression attack: %w", err)
@@ -373,17 +373,16 @@ func runAlgebraic(ctx context.Context, cfg Config, rel, orig *model.Model, truth
 		return nil, err
 	}
 	a.KLToOriginal, a.KLMax, a.Top1Agreement = eval.Num(f[0].KL.Mean), eval.Num(f[0].KL.Max), eval.Num(f[0].Top1)
-	pool1 := pool
-	go1, err := eval.Greedy(ctx, orig.NewState(pool1, 0), orig.Tokenizer, cfg.Prompt, cfg.GenTokens)
+	gOrig, err := eval.Greedy(ctx, orig.NewState(pool, 0), orig.Tokenizer, cfg.Prompt, cfg.GenTokens)
 	if err != nil {
 		return nil, err
 	}
-	gr, err := eval.Greedy(ctx, recm.NewState(pool1, 0), recm.Tokenizer, cfg.Prompt, cfg.GenTokens)
+	gRec, err := eval.Greedy(ctx, recm.NewState(pool, 0), recm.Tokenizer, cfg.Prompt, cfg.GenTokens)
 	if err != nil {
 		return nil, err
 	}
-	same := slices.Equal(go1.Tokens, gr.Tokens)
-	a.GreedyIdentical, a.GreedyOriginal, a.GreedyRecovered = &same, go1.Text, gr.Text
+	same := slices.Equal(gOrig.Tokens, gRec.Tokens)
+	a.GreedyIdentical, a.GreedyOriginal, a.GreedyRecovered = &same, gOrig.Text, gRec.Text
 	return a, nil
 }
 
@@ -437,7 +436,7 @@ func runRegression(ctx context.Context, cfg Config, rel *model.Model, truth *Tru
 			}
 			p.KLToOriginal, p.Top1Agreement = eval.Num(f[0].KL.Mean), eval.Num(f[0].Top1)
 		}
-		logf("regression: %d tokens: relative error %v, signs %v, KL %v", p.Tokens, p.RelativeError, p.SignAccuracy, p.KLToOriginal)
+		logf("regression: %d tokens: relative error %s, signs right %s, KL %s", p.Tokens, num(p.RelativeError, "%.3g"), pct(p.SignAccuracy), num(p.KLToOriginal, "%.3g"))
 		rr.Points = append(rr.Points, p)
 	}
 	rr.Seconds = time.Since(start).Seconds()
