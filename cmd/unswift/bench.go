@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 
@@ -26,6 +27,14 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	}
 	defer m.Close()
 	defer pool.Close()
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if ctx := m.Config.Context; *promptTokens+*genTokens > ctx && !set["prompt-tokens"] && !set["gen-tokens"] {
+		// The defaults do not fit a short context: keep their proportions.
+		*promptTokens = max(1, ctx*2/3)
+		*genTokens = max(1, ctx-*promptTokens)
+		fmt.Fprintf(stderr, "context is %d tokens: benchmarking %d prompt + %d generated tokens\n", ctx, *promptTokens, *genTokens)
+	}
 	r, err := model.Bench(m, pool, model.BenchOptions{PromptTokens: *promptTokens, GenTokens: *genTokens, Reps: *reps})
 	if err != nil {
 		return err
