@@ -140,6 +140,16 @@ func (f *File) Abort() error {
 
 // syncDir makes the rename durable where the system supports it; failures
 // are ignored because the data itself is already safely written.
+// Finish ends a write: it commits the file when err is nil and discards it
+// otherwise, returning err or the commit's error.
+func (f *File) Finish(err error) error {
+	if err != nil {
+		f.Abort()
+		return err
+	}
+	return f.Commit()
+}
+
 func syncDir(dir string) {
 	if d, err := os.Open(dir); err == nil {
 		d.Sync()

@@ -1,6 +1,7 @@
 package safefile
 
 import (
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -176,5 +177,30 @@ func TestFlushTempName(t *testing.T) {
 	st, err := os.Stat(f.TempName())
 	if err != nil || st.Mode().Perm() != 0o644 {
 		t.Errorf("temp file mode %v, %v; want 0644", st.Mode().Perm(), err)
+	}
+}
+
+func TestFinish(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		err    error
+		exists bool
+	}{{nil, true}, {errors.New("boom"), false}} {
+		p := filepath.Join(dir, "f")
+		os.Remove(p)
+		f, err := Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write([]byte("x"))
+		if got := f.Finish(tc.err); got != tc.err {
+			t.Fatalf("Finish(%v) = %v", tc.err, got)
+		}
+		if _, err := os.Stat(p); (err == nil) != tc.exists {
+			t.Fatalf("Finish(%v): file exists = %v, want %v", tc.err, err == nil, tc.exists)
+		}
+		if tmp, _ := filepath.Glob(filepath.Join(dir, ".*")); len(tmp) != 0 {
+			t.Fatalf("temp files left: %v", tmp)
+		}
 	}
 }

@@ -220,11 +220,7 @@ func (w *Writer) Close() error {
 	if w.sf == nil {
 		return w.err
 	}
-	if w.err != nil {
-		w.sf.Abort()
-		return w.err
-	}
-	if err := w.sf.Commit(); err != nil {
+	if err := w.sf.Finish(w.err); err != nil && w.err == nil {
 		w.err = fmt.Errorf("safetensors: %w", err)
 	}
 	return w.err
