@@ -247,8 +247,8 @@ func phiParams(c *Config) (*Params, error) {
 	if err := headsParams(p, c); err != nil {
 		return nil, err
 	}
-	if p.Act == "" {
-		p.Act = "gelu_new"
+	if err := tanhGELU(p, "hidden_act"); err != nil {
+		return nil, err
 	}
 	if c.QKLayerNorm {
 		return nil, fmt.Errorf("qk_layernorm is not supported")
@@ -279,13 +279,26 @@ func gpt2Params(c *Config) (*Params, error) {
 		return nil, fmt.Errorf("n_embd %d is not a multiple of n_head %d", p.Dim, p.Heads)
 	}
 	p.KVHeads, p.HeadDim, p.Bias = p.Heads, p.Dim/p.Heads, true
-	if p.Act == "" {
-		p.Act = "gelu_new"
+	if err := tanhGELU(p, "activation_function"); err != nil {
+		return nil, err
 	}
 	if c.TieWordEmbeddings != nil && !*c.TieWordEmbeddings {
 		return nil, fmt.Errorf("GPT-2 with tie_word_embeddings false is not supported")
 	}
 	return p, nil
+}
+
+// tanhGELU checks that a GELU family uses the tanh approximation, which
+// its GGUF architecture implies (the default when the key is absent).
+func tanhGELU(p *Params, key string) error {
+	switch p.Act {
+	case "":
+		p.Act = "gelu_new"
+	case "gelu_new", "gelu_pytorch_tanh", "gelu_fast":
+	default:
+		return fmt.Errorf("%s %q is not supported (want the tanh-approximated GELU: gelu_new, gelu_pytorch_tanh or gelu_fast)", key, p.Act)
+	}
+	return nil
 }
 
 func ignoreRotary(name string, p *Params) bool {

@@ -23,10 +23,14 @@ import (
 // float64 forward pass that shares nothing with the engine: weights are
 // row-major [out, in] matrices, RoPE rotates dimension i with i + d/2.
 type refLlama struct {
+	// class is the Hugging Face architecture: "LlamaForCausalLM" (default),
+	// "MistralForCausalLM" or "Qwen2ForCausalLM" (with biases on q, k, v).
+	class                                           string
 	dim, hidden, layers, heads, kvHeads, vocab, ctx int
 	eps, base                                       float64
 	tied                                            bool
 	rope                                            map[string]float64 // llama3 rope_scaling, or nil
+	window                                          int                // sliding window (0: none)
 
 	emb, norm, lmHead []float64
 	layer             []refLayer
@@ -34,7 +38,10 @@ type refLlama struct {
 
 type refLayer struct {
 	attnNorm, q, k, v, o, ffnNorm, gate, up, down []float64
+	qb, kb, vb                                    []float64 // Qwen2 only
 }
+
+func (r *refLlama) bias() bool { return r.class == "Qwen2ForCausalLM" }
 
 func (r *refLlama) headDim() int { return r.dim / r.heads }
 
@@ -112,6 +119,15 @@ func (r *refLlama) forward(tokens []int) [][]float64 {
 			q := matvec(ly.q, h, r.heads*hd)
 			k := matvec(ly.k, h, r.kvHeads*hd)
 			v := matvec(ly.v, h, r.kvHeads*hd)
+			if r.bias() {
+				for i := range q {
+					q[i] += ly.qb[i]
+				}
+				for i := range k {
+					k[i] += ly.kb[i]
+					v[i] += ly.vb[i]
+				}
+			}
 			rotate(q, r.heads, pos)
 			rotate(k, r.kvHeads, pos)
 			keys[l] = append(keys[l], k)
@@ -122,6 +138,10 @@ func (r *refLlama) forward(tokens []int) [][]float64 {
 				scores := make([]float64, pos+1)
 				maxs := math.Inf(-1)
 				for p := 0; p <= pos; p++ {
+					if r.window > 0 && pos-p >= r.window {
+						scores[p] = math.Inf(-1) // masked: outside the window
+						continue
+					}
 					var s float64
 					for i := 0; i < hd; i++ {
 						s += q[head*hd+i] * keys[l][p][kh*hd+i]
@@ -182,6 +202,15 @@ func (r *refLlama) tensors() []hfTensor {
 			hfTensor{p + "self_attn.q_proj.weight", []int{r.heads * hd, r.dim}, &ly.q},
 			hfTensor{p + "self_attn.k_proj.weight", []int{r.kvHeads * hd, r.dim}, &ly.k},
 			hfTensor{p + "self_attn.v_proj.weight", []int{r.kvHeads * hd, r.dim}, &ly.v},
+		)
+		if r.bias() {
+			ts = append(ts,
+				hfTensor{p + "self_attn.q_proj.bias", []int{r.heads * hd}, &ly.qb},
+				hfTensor{p + "self_attn.k_proj.bias", []int{r.kvHeads * hd}, &ly.kb},
+				hfTensor{p + "self_attn.v_proj.bias", []int{r.kvHeads * hd}, &ly.vb},
+			)
+		}
+		ts = append(ts,
 			hfTensor{p + "self_attn.o_proj.weight", []int{r.dim, r.heads * hd}, &ly.o},
 			hfTensor{p + "post_attention_layernorm.weight", []int{r.dim}, &ly.ffnNorm},
 			hfTensor{p + "mlp.gate_proj.weight", []int{r.hidden, r.dim}, &ly.gate},
@@ -227,7 +256,11 @@ func (r *refLlama) randomize(seed uint64, dtype tensor.DType) {
 // write writes the model as a Hugging Face directory, in shards shards.
 func (r *refLlama) write(t *testing.T, dir string, dtype tensor.DType, shards int) {
 	t.Helper()
-	config := map[string]any{"architectures": []string{"LlamaForCausalLM"}, "model_type": "llama", "hidden_size": r.dim,
+	class := r.class
+	if class == "" {
+		class = "LlamaForCausalLM"
+	}
+	config := map[string]any{"architectures": []string{class}, "hidden_size": r.dim,
 		"intermediate_size": r.hidden, "num_hidden_layers": r.layers, "num_attention_heads": r.heads,
 		"num_key_value_heads": r.kvHeads, "vocab_size": r.vocab, "max_position_embeddings": r.ctx,
 		"rms_norm_eps": r.eps, "rope_theta": r.base, "tie_word_embeddings": r.tied, "hidden_act": "silu",
@@ -238,6 +271,10 @@ func (r *refLlama) write(t *testing.T, dir string, dtype tensor.DType, shards in
 			rs[k] = v
 		}
 		config["rope_scaling"] = rs
+	}
+	if r.window > 0 {
+		config["sliding_window"] = r.window
+		config["use_sliding_window"] = true // Qwen2 reads it; Mistral ignores it
 	}
 	writeJSON(t, filepath.Join(dir, "config.json"), config)
 	writeTokenizer(t, dir)
@@ -341,6 +378,22 @@ func engineLogits(t *testing.T, path string, tokens []int) [][]float64 {
 	return out
 }
 
+// toGGUF converts a Hugging Face directory to a GGUF file, keeping tensor
+// types, and returns its path.
+func toGGUF(t *testing.T, dir string) string {
+	t.Helper()
+	m, err := hf.Open(dir, hf.Options{Lazy: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	path := filepath.Join(t.TempDir(), "m.gguf")
+	if err := hf.WriteGGUF(path, m.Meta, m.Tensors, hf.GGUFOptions{KeepType: true, Data: m.Data}); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // maxDiff returns the largest |a − b| relative to max(1, max |b|).
 func maxDiff(a, b [][]float64) float64 {
 	var d, scale float64 = 0, 1
@@ -390,6 +443,9 @@ func TestLlamaLogits(t *testing.T) {
 		{"mha theta 500000", func(r *refLlama) { r.kvHeads, r.base = 4, 500000 }, tensor.F32, 1, 1e-5},
 		{"one kv head bf16", func(r *refLlama) { r.kvHeads = 1 }, tensor.BF16, 1, 1e-5},
 		{"f16 sharded", nil, tensor.F16, 3, 1e-5},
+		{"mistral sliding window", func(r *refLlama) { r.class, r.window = "MistralForCausalLM", 5 }, tensor.F32, 1, 1e-5},
+		{"qwen2 biases tied", func(r *refLlama) { r.class, r.tied = "Qwen2ForCausalLM", true }, tensor.F32, 1, 1e-5},
+		{"qwen2 sliding window bf16", func(r *refLlama) { r.class, r.window = "Qwen2ForCausalLM", 6 }, tensor.BF16, 2, 1e-5},
 		{"rope_scaling llama3", func(r *refLlama) {
 			r.rope = map[string]float64{"factor": 8, "low_freq_factor": 1, "high_freq_factor": 4, "original_max_position_embeddings": 16}
 		}, tensor.F32, 1, 1e-5},
@@ -404,16 +460,7 @@ func TestLlamaLogits(t *testing.T) {
 			r.write(t, dir, tc.dtype, tc.shards)
 			want := r.forward(tokens)
 
-			m, err := hf.Open(dir, hf.Options{Lazy: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
-			path := filepath.Join(t.TempDir(), "m.gguf")
-			if err := hf.WriteGGUF(path, m.Meta, m.Tensors, hf.GGUFOptions{KeepType: true, Data: m.Data}); err != nil {
-				t.Fatal(err)
-			}
-			got := engineLogits(t, path, tokens)
+			got := engineLogits(t, toGGUF(t, dir), tokens)
 			d := maxDiff(got, want)
 			t.Logf("GGUF: max |engine − reference| / scale = %.2g", d)
 			if r.rope != nil {
@@ -425,8 +472,12 @@ func TestLlamaLogits(t *testing.T) {
 					t.Fatalf("rope scaling changes the reference logits by only %.2g", d)
 				}
 			}
-			if r.rope != nil && !engineBinds("rope_freqs.weight") {
-				t.Skipf("expected to fail until internal/model applies rope_freqs.weight (Llama 3.1 rope scaling): difference %.2g", d)
+			if r.window > 0 {
+				full := r
+				full.window = 0
+				if d := maxDiff(full.forward(tokens), want); d < 1e-3 {
+					t.Fatalf("the sliding window changes the reference logits by only %.2g", d)
+				}
 			}
 			if d > tc.tol {
 				t.Errorf("GGUF: logits differ from the reference by %.3g (relative), more than %g", d, tc.tol)

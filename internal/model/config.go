@@ -10,6 +10,7 @@ import (
 // Config is the hyper-parameters of a model.
 type Config struct {
 	Arch     string  // architecture name, as in GGUF general.architecture
+	Family   Family  // the forward pass of Arch
 	Dim      int     // embedding length
 	Hidden   int     // feed-forward (MLP hidden) length
 	Layers   int     // number of transformer blocks
@@ -19,7 +20,10 @@ type Config struct {
 	Context  int     // maximum sequence length
 	RopeBase float64 // RoPE frequency base
 	RopeDim  int     // dimensions rotated per head (the head size unless partial rotary)
-	NormEps  float32 // RMSNorm epsilon
+	NormEps  float32 // RMSNorm or LayerNorm epsilon
+	// SlidingWindow limits attention to the last SlidingWindow positions
+	// (Mistral); 0 attends to the whole context.
+	SlidingWindow int
 }
 
 // HeadSize is the dimension of one attention head.
@@ -45,6 +49,15 @@ func (c *Config) Validate() error {
 	if c.Heads%c.KVHeads != 0 {
 		return fmt.Errorf("model config: head count %d is not a multiple of the kv head count %d", c.Heads, c.KVHeads)
 	}
+	if c.SlidingWindow < 0 {
+		return fmt.Errorf("model config: sliding window %d is negative", c.SlidingWindow)
+	}
+	if !(c.NormEps > 0) {
+		return fmt.Errorf("model config: norm epsilon %v must be positive", c.NormEps)
+	}
+	if c.Family.Rope == RopeNone {
+		return nil
+	}
 	if c.HeadSize()%2 != 0 {
 		return fmt.Errorf("model config: head size %d is odd; RoPE needs pairs", c.HeadSize())
 	}
@@ -53,9 +66,6 @@ func (c *Config) Validate() error {
 	}
 	if !(c.RopeBase > 0) || math.IsInf(c.RopeBase, 0) {
 		return fmt.Errorf("model config: rope frequency base %v must be positive", c.RopeBase)
-	}
-	if !(c.NormEps > 0) {
-		return fmt.Errorf("model config: norm epsilon %v must be positive", c.NormEps)
 	}
 	return nil
 }
@@ -67,6 +77,8 @@ func (c *Config) dims() map[string]int {
 		"hidden":   c.Hidden,
 		"kvdim":    c.KVDim(),
 		"vocab":    c.Vocab,
+		"qkv":      c.Dim + 2*c.KVDim(),
+		"context":  c.Context,
 		"ropehalf": c.RopeDim / 2,
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/unswift/unswift/internal/kernel"
+	"github.com/unswift/unswift/internal/series"
 	"github.com/unswift/unswift/internal/tensor"
 )
 
@@ -19,13 +20,16 @@ type State struct {
 
 	key, val [][]float32 // per layer: ctx × kvdim
 
-	batch int // capacity of the scratch buffers in tokens
-	x     []float32
-	xb    []float32
-	xb2   []float32
+	batch int       // capacity of the scratch buffers in tokens
+	x     []float32 // residual stream: n × dim
+	xb    []float32 // normalised input of attention (and of the MLP)
+	xb2   []float32 // attention output projection
+	ao    []float32 // attention output (before its projection)
+	mo    []float32 // MLP output
 	q     []float32
-	hb    []float32
-	hb2   []float32
+	hb    []float32 // MLP hidden: act's input (the gate of a gated MLP)
+	hb2   []float32 // gated MLP: the up projection; plain MLP: ones
+	ones  []float32 // n × hidden ones: the "up" factor of a plain MLP
 	att   []float32 // heads × ctx attention scores
 	out   []float32 // logits
 	tv    []float32 // TaylorMLP input: n × (plain, then powers of expanded channels)
@@ -82,9 +86,17 @@ func (s *State) grow(n int) {
 	s.x = make([]float32, n*c.Dim)
 	s.xb = make([]float32, n*c.Dim)
 	s.xb2 = make([]float32, n*c.Dim)
+	s.ao = make([]float32, n*c.Dim)
+	s.mo = make([]float32, n*c.Dim)
 	s.q = make([]float32, n*c.Dim)
 	s.hb = make([]float32, n*c.Hidden)
 	s.hb2 = make([]float32, n*c.Hidden)
+	if !c.Family.Gated && s.m.Taylor != nil {
+		s.ones = make([]float32, n*c.Hidden)
+		for i := range s.ones {
+			s.ones[i] = 1
+		}
+	}
 }
 
 // Forward runs tokens (a prompt as one batch, or one token while generating)
@@ -119,14 +131,12 @@ func (s *State) logits(out, x []float32, n int) {
 	c := &s.m.Config
 	w := &s.m.Weights
 	xb := s.xb[:n*c.Dim]
-	for i := 0; i < n; i++ {
-		rmsnorm(xb[i*c.Dim:(i+1)*c.Dim], x[i*c.Dim:(i+1)*c.Dim], w.OutputNorm.F32s(), c.NormEps)
-	}
+	s.norm(xb, x, w.OutputNorm, w.OutputNormB, n)
 	cls := w.Output
 	if cls == nil {
 		cls = w.TokenEmbd
 	}
-	s.matmul(out, cls, xb, n)
+	s.linear(out, cls, w.OutputB, xb, n)
 }
 
 func (s *State) matmul(out []float32, w *tensor.Tensor, x []float32, n int) {
@@ -137,11 +147,38 @@ func (s *State) matmul(out []float32, w *tensor.Tensor, x []float32, n int) {
 	s.pool.MatMul(out, w, x, n)
 }
 
+// linear sets out = w·x + b for n inputs (b may be nil: no bias).
+func (s *State) linear(out []float32, w, b *tensor.Tensor, x []float32, n int) {
+	s.matmul(out, w, x, n)
+	if b != nil {
+		addRows(out, b.F32s())
+	}
+}
+
+// norm normalises each of the n rows of x into out with the model's norm.
+func (s *State) norm(out, x []float32, w, b *tensor.Tensor, n int) {
+	c := &s.m.Config
+	d := c.Dim
+	for i := 0; i < n; i++ {
+		o, xi := out[i*d:(i+1)*d], x[i*d:(i+1)*d]
+		if c.Family.Norm == LayerNorm {
+			var bias []float32
+			if b != nil {
+				bias = b.F32s()
+			}
+			layernorm(o, xi, w.F32s(), bias, c.NormEps)
+		} else {
+			rmsnorm(o, xi, w.F32s(), c.NormEps)
+		}
+	}
+}
+
 // run processes tokens, leaving the final hidden states in s.x.
 func (s *State) run(tokens []int) error {
 	n := len(tokens)
 	c := &s.m.Config
 	w := &s.m.Weights
+	fam := c.Family
 	if n == 0 {
 		return fmt.Errorf("no tokens to run")
 	}
@@ -160,57 +197,104 @@ func (s *State) run(tokens []int) error {
 		if err := tensor.Dequantize(x[i*dim:(i+1)*dim], w.TokenEmbd.Type, w.TokenEmbd.Row(t)); err != nil {
 			return err
 		}
+		if pe := w.PositionEmbd; pe != nil {
+			row := s.xb[:dim]
+			if err := tensor.Dequantize(row, pe.Type, pe.Row(s.pos+i)); err != nil {
+				return err
+			}
+			add(x[i*dim:(i+1)*dim], row)
+		}
 	}
-	xb, xb2, q := s.xb[:n*dim], s.xb2[:n*dim], s.q[:n*dim]
+	xb, xb2, ao, mo, q := s.xb[:n*dim], s.xb2[:n*dim], s.ao[:n*dim], s.mo[:n*dim], s.q[:n*dim]
 	hb, hb2 := s.hb[:n*c.Hidden], s.hb2[:n*c.Hidden]
 	for l := range w.Layers {
 		ly := &w.Layers[l]
 		// Attention.
-		for i := 0; i < n; i++ {
-			rmsnorm(xb[i*dim:(i+1)*dim], x[i*dim:(i+1)*dim], ly.AttnNorm.F32s(), c.NormEps)
-		}
+		s.norm(xb, x, ly.AttnNorm, ly.AttnNormB, n)
 		kc := s.key[l][s.pos*kvdim : (s.pos+n)*kvdim]
 		vc := s.val[l][s.pos*kvdim : (s.pos+n)*kvdim]
-		s.matmul(q, ly.Q, xb, n)
-		s.matmul(kc, ly.K, xb, n)
-		s.matmul(vc, ly.V, xb, n)
-		for i := 0; i < n; i++ {
-			s.rope(q[i*dim:(i+1)*dim], s.pos+i, hs)
-			s.rope(kc[i*kvdim:(i+1)*kvdim], s.pos+i, hs)
+		s.linear(q, ly.Q, ly.QB, xb, n)
+		s.linear(kc, ly.K, ly.KB, xb, n)
+		s.linear(vc, ly.V, ly.VB, xb, n)
+		if fam.Rope != RopeNone {
+			for i := 0; i < n; i++ {
+				s.rope(q[i*dim:(i+1)*dim], s.pos+i, hs)
+				s.rope(kc[i*kvdim:(i+1)*kvdim], s.pos+i, hs)
+			}
 		}
 		for i := 0; i < n; i++ {
-			s.attention(xb[i*dim:(i+1)*dim], q[i*dim:(i+1)*dim], l, s.pos+i)
+			s.attention(ao[i*dim:(i+1)*dim], q[i*dim:(i+1)*dim], l, s.pos+i)
 		}
-		s.matmul(xb2, ly.O, xb, n)
-		add(x, xb2)
+		s.linear(xb2, ly.O, ly.OB, ao, n)
 
-		// MLP.
-		for i := 0; i < n; i++ {
-			rmsnorm(xb[i*dim:(i+1)*dim], x[i*dim:(i+1)*dim], ly.FFNNorm.F32s(), c.NormEps)
+		// MLP: from the same normalised input in a parallel block, else
+		// after the attention's residual.
+		if !fam.Parallel {
+			add(x, xb2)
+			s.norm(xb, x, ly.FFNNorm, ly.FFNNormB, n)
 		}
-		s.matmul(hb, ly.Gate, xb, n)
-		s.matmul(hb2, ly.Up, xb, n)
-		if s.Hook != nil {
-			s.Hook(l, hb, n)
+		s.mlp(mo, l, xb, hb, hb2, n)
+		add(x, mo)
+		if fam.Parallel {
+			add(x, xb2)
 		}
-		if ly.Taylor != nil {
-			s.taylorMLP(xb2, l, hb, hb2, n)
-		} else {
-			swiglu(hb, hb2)
-			s.matmul(xb2, ly.Down, hb, n)
-		}
-		add(x, xb2)
 	}
 	s.pos += n
 	return nil
 }
 
-// rope rotates consecutive pairs of each head of v by the angles of position pos.
+// mlp computes layer l's MLP of the n inputs xb into out, using hb and hb2
+// (n × hidden each) as scratch.
+func (s *State) mlp(out []float32, l int, xb, hb, hb2 []float32, n int) {
+	c := &s.m.Config
+	ly := &s.m.Weights.Layers[l]
+	fam := c.Family
+	u := hb2
+	if fam.Gated {
+		s.matmul(hb, ly.Gate, xb, n)
+		s.matmul(hb2, ly.Up, xb, n)
+	} else {
+		s.linear(hb, ly.Up, ly.UpB, xb, n)
+		u = nil
+		if s.ones != nil {
+			u = s.ones[:n*c.Hidden]
+		}
+	}
+	if s.Hook != nil {
+		s.Hook(l, hb, n)
+	}
+	if ly.Taylor != nil {
+		s.taylorMLP(out, l, hb, u, n)
+		if ly.DownB != nil {
+			addRows(out, ly.DownB.F32s())
+		}
+		return
+	}
+	if fam.Gated {
+		activateMul(fam.Act, hb, hb2)
+	} else {
+		activate(fam.Act, hb)
+	}
+	s.linear(out, ly.Down, ly.DownB, hb, n)
+}
+
+// rope rotates the first RopeDim dimensions of each head of v by the angles
+// of position pos: consecutive pairs, or dimension i with i + RopeDim/2.
 func (s *State) rope(v []float32, pos, hs int) {
 	half := s.m.Config.RopeDim / 2
 	cos, sin := s.cos[pos*half:(pos+1)*half], s.sin[pos*half:(pos+1)*half]
+	halves := s.m.Config.Family.Rope == RopeHalves
 	for h := 0; h < len(v); h += hs {
 		head := v[h : h+2*half]
+		if halves {
+			lo, hi := head[:half], head[half:]
+			for i := 0; i < half; i++ {
+				a, b := lo[i], hi[i]
+				lo[i] = a*cos[i] - b*sin[i]
+				hi[i] = b*cos[i] + a*sin[i]
+			}
+			continue
+		}
 		for i := 0; i < half; i++ {
 			a, b := head[2*i], head[2*i+1]
 			head[2*i] = a*cos[i] - b*sin[i]
@@ -227,13 +311,17 @@ func (s *State) attention(out, q []float32, layer, pos int) {
 	group := c.Heads / c.KVHeads
 	scale := float32(1 / math.Sqrt(float64(hs)))
 	keys, vals := s.key[layer], s.val[layer]
+	first := 0 // the first position attended to
+	if w := c.SlidingWindow; w > 0 && pos >= w {
+		first = pos - w + 1
+	}
 	head := func(h int) {
-		off := (h / group) * hs
-		kernel.Attend(out[h*hs:(h+1)*hs], q[h*hs:(h+1)*hs], keys[off:], vals[off:], s.att[h*s.ctx:h*s.ctx+pos+1], kvdim, scale)
+		off := first*kvdim + (h/group)*hs
+		kernel.Attend(out[h*hs:(h+1)*hs], q[h*hs:(h+1)*hs], keys[off:], vals[off:], s.att[h*s.ctx:h*s.ctx+pos+1-first], kvdim, scale)
 	}
 	// Spread heads over threads only when the work outweighs the hand-off.
 	grain := c.Heads
-	if work := (pos + 1) * hs * c.Heads; work > 1<<15 {
+	if work := (pos + 1 - first) * hs * c.Heads; work > 1<<15 {
 		grain = 1
 	}
 	s.pool.For(c.Heads, grain, func(lo, hi int) {
@@ -254,8 +342,66 @@ func rmsnorm(out, x, weight []float32, eps float32) {
 	}
 }
 
-// swiglu sets gate[i] = silu(gate[i]) * up[i].
-func swiglu(gate, up []float32) { kernel.SiLUMul(gate, up) }
+// layernorm sets out = (x − mean)/√(var + eps)·weight + bias (bias may be nil).
+func layernorm(out, x, weight, bias []float32, eps float32) {
+	var sum float64
+	for _, v := range x {
+		sum += float64(v)
+	}
+	mean := sum / float64(len(x))
+	var ss float64
+	for _, v := range x {
+		d := float64(v) - mean
+		ss += d * d
+	}
+	r := 1 / math.Sqrt(ss/float64(len(x))+float64(eps))
+	for i, v := range x {
+		out[i] = weight[i] * float32((float64(v)-mean)*r)
+		if bias != nil {
+			out[i] += bias[i]
+		}
+	}
+}
+
+// activateMul sets gate[i] = act(gate[i])·up[i].
+func activateMul(act series.Activation, gate, up []float32) {
+	if act == series.SiLU {
+		kernel.SiLUMul(gate, up)
+		return
+	}
+	for i, g := range gate {
+		gate[i] = actf(act, g) * up[i]
+	}
+}
+
+// activate sets h[i] = act(h[i]).
+func activate(act series.Activation, h []float32) {
+	for i, v := range h {
+		h[i] = actf(act, v)
+	}
+}
+
+// actf is the activation in float32 (GELU-tanh as x·σ(2√(2/π)(x + 0.044715x³)),
+// which equals ½x(1 + tanh(√(2/π)(x + 0.044715x³)))).
+func actf(act series.Activation, x float32) float32 {
+	switch act {
+	case series.SiLU:
+		return x / (1 + expf(-x))
+	case series.GELUTanh:
+		const k = 1.5957691216057308 // 2√(2/π)
+		return x / (1 + expf(-k*(x+0.044715*x*x*x)))
+	case series.GELU:
+		return float32(0.5 * float64(x) * math.Erfc(-float64(x)/math.Sqrt2))
+	}
+	panic("model: unknown activation " + act.String())
+}
+
+// addRows adds the vector b to each row of x.
+func addRows(x, b []float32) {
+	for i := 0; i < len(x); i += len(b) {
+		add(x[i:i+len(b)], b)
+	}
+}
 
 func add(x, y []float32) {
 	for i := range x {

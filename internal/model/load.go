@@ -120,7 +120,9 @@ func openHF(dir string, opt Options) (*Model, error) {
 		h.Close()
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
-	m.Tokenizer, m.Format, m.GGUF, m.closer, m.Path = h.Tokenizer, "hf", nil, h, dir
+	// The metadata (GGUF keys made from config.json and the tokenizer files)
+	// stands in for a GGUF file's, so releases and conversions carry it.
+	m.Tokenizer, m.Format, m.GGUF, m.closer, m.Path = h.Tokenizer, "hf", meta, h, dir
 	return m, nil
 }
 
@@ -129,10 +131,12 @@ func fromGGUF(f *gguf.File) (*Model, error) { return fromParts(f, f.Tensors) }
 // fromParts builds a model from GGUF metadata and tensors under GGUF names.
 func fromParts(f *gguf.File, tensors []*tensor.Tensor) (*Model, error) {
 	arch := f.Architecture()
-	if arch != "llama" {
-		return nil, fmt.Errorf("unsupported architecture %q (supported: llama)", arch)
+	fam, err := lookupFamily(arch)
+	if err != nil {
+		return nil, err
 	}
 	c, err := configFromGGUF(f, arch)
+	c.Family = fam
 	if err != nil {
 		return nil, err
 	}
@@ -196,6 +200,15 @@ func configFromGGUF(f *gguf.File, arch string) (Config, error) {
 	if v, ok := f.Float(arch + ".attention.layer_norm_rms_epsilon"); ok {
 		c.NormEps = float32(v)
 	}
+	if v, ok := f.Float(arch + ".attention.layer_norm_epsilon"); ok {
+		c.NormEps = float32(v)
+	}
+	if v, ok := f.Uint(arch + ".attention.sliding_window"); ok {
+		if v > 1<<31 {
+			return c, fmt.Errorf("metadata %s.attention.sliding_window = %d is out of range", arch, v)
+		}
+		c.SlidingWindow = int(v)
+	}
 	if c.Heads > 0 {
 		c.RopeDim = c.Dim / c.Heads
 	}
@@ -222,9 +235,12 @@ func (m *Model) bind() error {
 	if err := bind(&m.Weights, byName, &m.Config); err != nil {
 		return err
 	}
+	if err := m.checkFamily(); err != nil {
+		return err
+	}
 	for _, t := range m.weightList() {
-		if t.Type != tensor.F32 && isNorm(t.Name) {
-			return fmt.Errorf("tensor %q: norm weights must be F32, have %s", t.Name, t.Type)
+		if t.Type != tensor.F32 && (isNorm(t.Name) || isBias(t.Name)) {
+			return fmt.Errorf("tensor %q: norm weights and biases must be F32, have %s", t.Name, t.Type)
 		}
 		if !kernel.Supported(t.Type) {
 			return fmt.Errorf("tensor %q: unsupported tensor type %s", t.Name, t.Type)
@@ -249,18 +265,66 @@ func (m *Model) bind() error {
 
 func isNorm(name string) bool { return strings.HasSuffix(name, "norm.weight") }
 
+func isBias(name string) bool { return strings.Contains(name, ".bias") }
+
+// checkFamily splits fused projections and checks that the weights are what
+// the family's forward pass needs.
+func (m *Model) checkFamily() error {
+	c, w := &m.Config, &m.Weights
+	fam := c.Family
+	if fam.Rope == RopeNone && w.PositionEmbd == nil {
+		return fmt.Errorf("architecture %s needs learned positions: missing tensor \"position_embd.weight\"", c.Arch)
+	}
+	if fam.Rope != RopeNone && w.PositionEmbd != nil {
+		return fmt.Errorf("architecture %s uses rotary positions, but the file has \"position_embd.weight\"", c.Arch)
+	}
+	if fam.Norm == RMSNorm && w.OutputNormB != nil {
+		return fmt.Errorf("architecture %s uses RMSNorm, which has no bias, but the file has %q", c.Arch, w.OutputNormB.Name)
+	}
+	for l := range w.Layers {
+		ly := &w.Layers[l]
+		name := fmt.Sprintf("blk.%d.", l)
+		if err := ly.splitQKV(c); err != nil {
+			return err
+		}
+		for _, p := range []struct {
+			t    *tensor.Tensor
+			name string
+		}{{ly.Q, "attn_q.weight"}, {ly.K, "attn_k.weight"}, {ly.V, "attn_v.weight"}} {
+			if p.t == nil {
+				return fmt.Errorf("missing tensor %q (or a fused %q)", name+p.name, name+"attn_qkv.weight")
+			}
+		}
+		if !fam.Parallel && ly.FFNNorm == nil {
+			return fmt.Errorf("missing tensor %q", name+"ffn_norm.weight")
+		}
+		if fam.Parallel && ly.FFNNorm != nil {
+			return fmt.Errorf("architecture %s runs attention and MLP in parallel from one norm, but the file has %q", c.Arch, ly.FFNNorm.Name)
+		}
+		if fam.Gated && ly.Gate == nil {
+			return fmt.Errorf("missing tensor %q (architecture %s has a gated MLP)", name+"ffn_gate.weight", c.Arch)
+		}
+		if !fam.Gated && ly.Gate != nil {
+			return fmt.Errorf("architecture %s has a plain MLP, but the file has %q", c.Arch, ly.Gate.Name)
+		}
+		if fam.Norm == RMSNorm && (ly.AttnNormB != nil || ly.FFNNormB != nil) {
+			return fmt.Errorf("architecture %s uses RMSNorm, which has no bias, but layer %d has a norm bias", c.Arch, l)
+		}
+	}
+	return nil
+}
+
 // weightList returns every bound tensor.
 func (m *Model) weightList() []*tensor.Tensor {
 	w := &m.Weights
-	ts := []*tensor.Tensor{w.TokenEmbd, w.OutputNorm}
-	if w.RopeFreqs != nil {
-		ts = append(ts, w.RopeFreqs)
-	}
-	if w.Output != nil {
-		ts = append(ts, w.Output)
+	var ts []*tensor.Tensor
+	for _, t := range []*tensor.Tensor{w.TokenEmbd, w.PositionEmbd, w.OutputNorm, w.OutputNormB, w.RopeFreqs, w.Output, w.OutputB} {
+		if t != nil {
+			ts = append(ts, t)
+		}
 	}
 	for _, l := range w.Layers {
-		for _, t := range []*tensor.Tensor{l.AttnNorm, l.Q, l.K, l.V, l.O, l.FFNNorm, l.Gate, l.Up, l.Down, l.Taylor, l.Center, l.Scale, l.Slope} {
+		for _, t := range append([]*tensor.Tensor{l.AttnNorm, l.Q, l.K, l.V, l.O, l.FFNNorm, l.Gate, l.Up, l.Down, l.Taylor, l.Center, l.Scale, l.Slope}, l.biases()...) {
 			if t != nil {
 				ts = append(ts, t)
 			}
@@ -275,7 +339,7 @@ func (m *Model) WeightBytesPerToken() int64 {
 	var n int64
 	w := &m.Weights
 	for _, t := range m.weightList() {
-		if t == w.TokenEmbd {
+		if t == w.TokenEmbd || t == w.PositionEmbd {
 			n += int64(t.RowBytes())
 			continue
 		}
@@ -305,7 +369,7 @@ func openLlama2c(path string, opt Options) (*Model, error) {
 		return nil, err
 	}
 	cc := ck.Config
-	c := Config{Arch: "llama", Dim: cc.Dim, Hidden: cc.HiddenDim, Layers: cc.Layers, Heads: cc.Heads,
+	c := Config{Arch: "llama", Family: Families["llama"], Dim: cc.Dim, Hidden: cc.HiddenDim, Layers: cc.Layers, Heads: cc.Heads,
 		KVHeads: cc.KVHeads, Vocab: cc.Vocab, Context: cc.SeqLen, RopeBase: 10000, NormEps: 1e-5}
 	if cc.Heads > 0 {
 		c.RopeDim = cc.Dim / cc.Heads

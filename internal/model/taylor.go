@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/unswift/unswift/internal/gguf"
+	"github.com/unswift/unswift/internal/series"
 	"github.com/unswift/unswift/internal/tensor"
 )
 
@@ -28,7 +29,7 @@ const TaylorVersion = 1
 // channels are ordered expanded first (Expanded[l] of them), then plain.
 type Taylor struct {
 	Order      int    // released order N
-	Activation string // "silu"
+	Activation string // "silu", "gelu_tanh" or "gelu": the family's
 	Basis      string // "taylor" (powers of g−z0) or "chebyshev" (T_k of (g−c)/h)
 	Tail       string // chebyshev: "none", "linear" (clamp t to [−1, 1], add the edge slope) or "exact" (clamp, add act(g) − act(edge))
 	Center     string // centre rule used
@@ -78,8 +79,8 @@ func taylorFromGGUF(f *gguf.File, c *Config) (*Taylor, error) {
 	}
 	t.Order = int(order)
 	t.Activation, _ = f.String(KeyTaylorActivation)
-	if t.Activation != "silu" {
-		return nil, fmt.Errorf("release metadata: activation %q is not supported (silu)", t.Activation)
+	if t.Activation != c.Family.Act.String() {
+		return nil, fmt.Errorf("release metadata: activation %q does not match architecture %s (%s)", t.Activation, c.Arch, c.Family.Act)
 	}
 	t.Basis, _ = f.String(KeyTaylorBasis)
 	t.Tail, _ = f.String(KeyTaylorTail)
@@ -196,9 +197,9 @@ func (s *State) taylorMLP(out []float32, l int, g, u []float32, n int) {
 		vi := v[i*k : (i+1)*k]
 		// Plain channels: act(g)·u, then zero padding.
 		pv := vi[:plain]
+		act := c.Family.Act
 		for j := e; j < c.Hidden; j++ {
-			x := gi[j]
-			pv[j-e] = x / (1 + expf(-x)) * ui[j]
+			pv[j-e] = actf(act, gi[j]) * ui[j]
 		}
 		clear(pv[c.Hidden-e:])
 		if t.Basis == "chebyshev" {
@@ -262,9 +263,10 @@ func (s *State) chebyshevTerms(v, g, u []float32, l, order int) {
 	}
 	if t.Tail == "exact" {
 		// Beyond the interval, add act(g) − act(g_edge) = E(g) − E(g_edge) +
-		// s·(g − g_edge)/2 (SiLU's even part E = silu − x/2 does not see the
-		// secret sign s; its odd part x/2 is linear): two blocks, the second
-		// scaled by s in the coefficients.
+		// s·(g − g_edge)/2 (the even part E = act − x/2 of SiLU and GELU does
+		// not see the secret sign s; their odd part x/2 is linear): two
+		// blocks, the second scaled by s in the coefficients.
+		act := s.m.Config.Family.Act
 		even, odd := v[:term], v[term:2*term]
 		for j, x := range tt {
 			if x >= -1 && x <= 1 {
@@ -276,7 +278,7 @@ func (s *State) chebyshevTerms(v, g, u []float32, l, order int) {
 				edge = -1
 			}
 			ge := center[j] + edge/inv[j]
-			even[j] = (siluEven(g[j]) - siluEven(ge)) * inv[j] * u[j]
+			even[j] = (actEven(act, g[j]) - actEven(act, ge)) * inv[j] * u[j]
 			odd[j] = (x - edge) * u[j]
 			tt[j] = edge
 		}
@@ -324,7 +326,8 @@ func (s *State) chebyshevTerms(v, g, u []float32, l, order int) {
 	}
 }
 
-// siluEven is the even part of SiLU: silu(x) − x/2 = (x/2)·tanh(x/2).
-func siluEven(x float32) float32 {
-	return x/(1+expf(-x)) - x/2
+// actEven is the even part of the activation: act(x) − x/2 (for SiLU,
+// (x/2)·tanh(x/2); for GELU, x·(Φ(x) − ½)).
+func actEven(act series.Activation, x float32) float32 {
+	return actf(act, x) - x/2
 }
