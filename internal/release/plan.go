@@ -150,13 +150,13 @@ func NewPlan(m *model.Model, cal *calib.Calibration, opt Options) (*Plan, error)
 		return nil, fmt.Errorf("%s is already a TaylorMLP release", m.Path)
 	}
 	c := &m.Config
-	if c.Arch != "llama" {
-		return nil, fmt.Errorf("architecture %q has no supported MLP for TaylorMLP (supported: llama gated SiLU)", c.Arch)
+	if _, ok := model.Families[c.Arch]; !ok {
+		return nil, fmt.Errorf("architecture %q has no supported MLP for TaylorMLP (supported: gated SiLU in llama and qwen2, GELU in phi2 and gpt2)", c.Arch)
 	}
 	if len(cal.Layers) != c.Layers {
 		return nil, fmt.Errorf("calibration has %d layers, the model %d", len(cal.Layers), c.Layers)
 	}
-	act := series.SiLU
+	act := c.Family.Act
 	p := &Plan{Order: opt.Order, Activation: act, Basis: opt.Basis, Center: opt.Center, Tail: opt.Tail, Expand: opt.Expand}
 	if p.Basis != "taylor" {
 		p.Center = "interval"

@@ -23,10 +23,13 @@ import (
 func seed(s uint64) *uint64 { return &s }
 
 // tinyModel writes a random-weight model of the "tiny" shape and opens it.
-func tinyModel(t *testing.T) *model.Model {
+func tinyModel(t *testing.T) *model.Model { return shapeModel(t, "tiny") }
+
+// shapeModel writes a random-weight model of a synth shape and opens it.
+func shapeModel(t *testing.T, shape string) *model.Model {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "tiny.gguf")
-	if err := synth.Write(path, synth.Shapes["tiny"], synth.Options{Type: tensor.F32, Seed: 3}); err != nil {
+	path := filepath.Join(t.TempDir(), shape+".gguf")
+	if err := synth.Write(path, synth.Shapes[shape], synth.Options{Type: tensor.F32, Seed: 3}); err != nil {
 		t.Fatal(err)
 	}
 	m, err := model.Open(path, model.Options{})
@@ -92,9 +95,15 @@ func logitsOf(t *testing.T, m *model.Model, tokens []int) []float32 {
 
 // TestHighOrderMatchesPlain: with every channel expanded, inputs well inside
 // the convergence region and N = 24, the release computes what the original
-// does, to 1e-5 relative.
+// does, to 1e-5 relative: for a gated SiLU MLP (llama) and plain GELU MLPs
+// with biases (GPT-2; Phi-2's parallel block).
 func TestHighOrderMatchesPlain(t *testing.T) {
-	m := tinyModel(t)
+	for _, shape := range []string{"tiny", "tiny-gpt2", "tiny-phi2"} {
+		t.Run(shape, func(t *testing.T) { testHighOrderMatchesPlain(t, shapeModel(t, shape)) })
+	}
+}
+
+func testHighOrderMatchesPlain(t *testing.T, m *model.Model) {
 	text := randomText(3000)
 	path, p := secure(t, m, text, 600, Options{Order: 24, Expand: "all", DType: tensor.F32, Seed: seed(1)})
 	for l, lp := range p.Layers {
@@ -148,6 +157,13 @@ func TestReleaseLacksDownProjection(t *testing.T) {
 	}
 }
 
+// TestGELUReleaseLacksDownProjection is the same check for a plain GELU MLP
+// (GPT-2 family, random weights): its ffn_down.bias stays, its down
+// projection does not.
+func TestGELUReleaseLacksDownProjection(t *testing.T) {
+	checkLacksDown(t, shapeModel(t, "tiny-gpt2"), randomText(20000), "taylor")
+}
+
 func checkLacksDown(t *testing.T, m *model.Model, text, basis string) {
 	path, p := secure(t, m, text, 4000, Options{Order: 8, Basis: basis, DType: tensor.F32, Seed: seed(7)})
 	f, err := gguf.Open(path)
@@ -156,7 +172,7 @@ func checkLacksDown(t *testing.T, m *model.Model, text, basis string) {
 	}
 	defer f.Close()
 	for _, rt := range f.Tensors {
-		if strings.Contains(rt.Name, "ffn_down") {
+		if strings.Contains(rt.Name, "ffn_down.weight") {
 			t.Errorf("release has a tensor named %q", rt.Name)
 		}
 	}
@@ -308,7 +324,12 @@ func rewriteMeta(t *testing.T, path, key string, v gguf.Value) string {
 // gate input lies inside its channel's interval) computes what the original
 // does to 1e-6 relative (the lsq basis too).
 func TestChebyshevMatchesPlain(t *testing.T) {
-	m := tinyModel(t)
+	for _, shape := range []string{"tiny", "tiny-gpt2"} {
+		t.Run(shape, func(t *testing.T) { testChebyshevMatchesPlain(t, shapeModel(t, shape)) })
+	}
+}
+
+func testChebyshevMatchesPlain(t *testing.T, m *model.Model) {
 	text := randomText(3000)
 	for _, basis := range []string{"chebyshev", "lsq"} {
 		pool := kernel.NewPool(1)
@@ -351,7 +372,12 @@ func TestChebyshevMatchesPlain(t *testing.T) {
 // release with the exact tail rule still computes the original to 1e-5
 // relative at N = 16, and far better than the linear rule or none.
 func TestExactTail(t *testing.T) {
-	m := tinyModel(t)
+	for _, shape := range []string{"tiny", "tiny-phi2"} {
+		t.Run(shape, func(t *testing.T) { testExactTail(t, shapeModel(t, shape)) })
+	}
+}
+
+func testExactTail(t *testing.T, m *model.Model) {
 	rng := []int{m.Tokenizer.BOS()}
 	for i := 0; i < 200; i++ {
 		rng = append(rng, 3+(i*7919+13)%(m.Config.Vocab-3))

@@ -52,9 +52,10 @@ func Write(path string, m *model.Model, p *Plan, opt Options) error {
 	}
 	var jobs []job
 	info := p.info()
+	gated := c.Family.Gated
 	for _, t := range m.Tensors {
 		t := t
-		layer, part := mlpPart(t.Name)
+		layer, part := mlpPart(t.Name, gated)
 		if layer >= c.Layers {
 			return fmt.Errorf("tensor %q: layer %d beyond the model's %d", t.Name, layer, c.Layers)
 		}
@@ -63,7 +64,7 @@ func Write(path string, m *model.Model, p *Plan, opt Options) error {
 			typ, data := fileType(t)
 			w.AddTensorInfo(t.Name, typ, t.Shape...)
 			jobs = append(jobs, job{t.Name, data})
-		case "gate", "up":
+		case "gate", "up", "gate bias":
 			lp := &p.Layers[layer]
 			typ, _ := fileType(t)
 			w.AddTensorInfo(t.Name, typ, t.Shape...)
@@ -138,9 +139,11 @@ func Write(path string, m *model.Model, p *Plan, opt Options) error {
 	return w.Close()
 }
 
-// mlpPart returns the layer and MLP part ("gate", "up", "down") of a tensor
-// name, or "" for tensors copied unchanged.
-func mlpPart(name string) (int, string) {
+// mlpPart returns the layer and MLP part of a tensor name ("gate", "up",
+// "down"; for a plain MLP, whose up projection plays the gate's part: "gate",
+// "gate bias", "down"), or "" for tensors copied unchanged (the down
+// projection's bias among them).
+func mlpPart(name string, gated bool) (int, string) {
 	var l int
 	var rest string
 	if _, err := fmt.Sscanf(name, "blk.%d.%s", &l, &rest); err != nil {
@@ -150,7 +153,14 @@ func mlpPart(name string) (int, string) {
 	case "ffn_gate.weight":
 		return l, "gate"
 	case "ffn_up.weight":
+		if !gated {
+			return l, "gate"
+		}
 		return l, "up"
+	case "ffn_up.bias":
+		if !gated {
+			return l, "gate bias"
+		}
 	case "ffn_down.weight":
 		return l, "down"
 	}
@@ -172,8 +182,9 @@ func fileType(t *tensor.Tensor) (tensor.DType, func() ([]byte, error)) {
 	}
 }
 
-// permuteRows reorders the rows (channels) of a gate or up matrix to release
-// order, multiplying expanded rows by their sign when sign is not nil.
+// permuteRows reorders the rows (channels) of a gate or up matrix, or the
+// entries of a gate bias, to release order, multiplying expanded rows by their
+// sign when sign is not nil.
 func permuteRows(t *tensor.Tensor, lp *LayerPlan, sign []float64) ([]byte, error) {
 	typ, data := fileType(t)
 	src, err := data()
@@ -181,6 +192,9 @@ func permuteRows(t *tensor.Tensor, lp *LayerPlan, sign []float64) ([]byte, error
 		return nil, err
 	}
 	rb, _ := typ.Bytes(t.Cols())
+	if len(t.Shape) == 1 { // a bias: one value per channel
+		rb, _ = typ.Bytes(1)
+	}
 	out := make([]byte, 0, len(src))
 	order := append(append([]int(nil), lp.Expanded...), lp.Plain...)
 	for i, j := range order {

@@ -1,4 +1,5 @@
-// Package synth writes random-weight Llama models of real shapes as GGUF files.
+// Package synth writes random-weight models of real shapes (Llama, GPT-2 and
+// Phi-2 families) as GGUF files.
 // Speed does not depend on the weights' values, so such a model is a fair speed
 // benchmark of a shape nobody has to download; fidelity needs real weights.
 package synth
@@ -13,9 +14,10 @@ import (
 	"github.com/unswift/unswift/internal/tensor"
 )
 
-// Shape is a named set of Llama hyper-parameters.
+// Shape is a named set of hyper-parameters.
 type Shape struct {
 	Name                                                string
+	Arch                                                string // GGUF architecture: "llama" (when empty), "gpt2" or "phi2"
 	Dim, Hidden, Layers, Heads, KVHeads, Vocab, Context int
 	RopeBase                                            float64
 	Tied                                                bool // the classifier is the token embedding (no output.weight)
@@ -27,6 +29,18 @@ var Shapes = map[string]Shape{
 	"tinyllama-1.1b":  {Name: "tinyllama-1.1b", Dim: 2048, Hidden: 5632, Layers: 22, Heads: 32, KVHeads: 4, Vocab: 32000, Context: 2048, RopeBase: 10000},
 	"llama3-8b-layer": {Name: "llama3-8b-layer", Dim: 4096, Hidden: 14336, Layers: 1, Heads: 32, KVHeads: 8, Vocab: 32000, Context: 8192, RopeBase: 500000},
 	"tiny":            {Name: "tiny", Dim: 64, Hidden: 176, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 320, Context: 256, RopeBase: 10000},
+	"gpt2-124m":       {Name: "gpt2-124m", Arch: "gpt2", Dim: 768, Hidden: 3072, Layers: 12, Heads: 12, KVHeads: 12, Vocab: 50257, Context: 1024, Tied: true},
+	"phi-2":           {Name: "phi-2", Arch: "phi2", Dim: 2560, Hidden: 10240, Layers: 32, Heads: 32, KVHeads: 32, Vocab: 51200, Context: 2048, RopeBase: 10000},
+	"tiny-gpt2":       {Name: "tiny-gpt2", Arch: "gpt2", Dim: 64, Hidden: 256, Layers: 2, Heads: 4, KVHeads: 4, Vocab: 320, Context: 256, Tied: true},
+	"tiny-phi2":       {Name: "tiny-phi2", Arch: "phi2", Dim: 64, Hidden: 256, Layers: 2, Heads: 4, KVHeads: 4, Vocab: 320, Context: 256, RopeBase: 10000},
+}
+
+// arch is the shape's GGUF architecture.
+func (s Shape) arch() string {
+	if s.Arch == "" {
+		return "llama"
+	}
+	return s.Arch
 }
 
 // ShapeNames lists the shape names, sorted.
@@ -47,8 +61,8 @@ type Options struct {
 }
 
 // Write writes a random-weight model of shape s to path atomically. Matrices
-// are drawn from N(0, 0.02²) (the usual initialisation scale), norm weights are
-// one. The model carries a byte-level SentencePiece vocabulary: <unk>, <s>,
+// and biases are drawn from N(0, 0.02²) (the usual initialisation scale), norm
+// weights are one and norm biases zero. The model carries a byte-level SentencePiece vocabulary: <unk>, <s>,
 // </s>, the 256 byte tokens, then unused filler tokens up to the vocab size.
 func Write(path string, s Shape, opt Options) error {
 	switch opt.Type {
@@ -86,11 +100,14 @@ func Write(path string, s Shape, opt Options) error {
 			f32 = make([]float32, n)
 		}
 		f32 = f32[:n]
-		if t.norm {
+		switch t.kind {
+		case norm:
 			for j := range f32 {
 				f32[j] = 1
 			}
-		} else {
+		case normBias:
+			clear(f32)
+		default:
 			for j := range f32 {
 				f32[j] = float32(rng.NormFloat64() * 0.02)
 			}
@@ -120,47 +137,97 @@ type spec struct {
 	name  string
 	typ   tensor.DType
 	shape []int
-	norm  bool
+	kind  kind
 }
 
+// kind is how a tensor's values are drawn.
+type kind int
+
+const (
+	weight   kind = iota // N(0, 0.02²), matrices and biases
+	norm                 // ones
+	normBias             // zeros
+)
+
 func tensors(s Shape, typ tensor.DType) []spec {
-	kv := s.Dim / s.Heads * s.KVHeads
-	ts := []spec{{name: "token_embd.weight", typ: typ, shape: []int{s.Dim, s.Vocab}}}
+	d := s.Dim
+	kv := d / s.Heads * s.KVHeads
+	var ts []spec
+	mat := func(name string, in, out int) { ts = append(ts, spec{name + ".weight", typ, []int{in, out}, weight}) }
+	vec := func(name string, n int, k kind) { ts = append(ts, spec{name, tensor.F32, []int{n}, k}) }
+	layerNorm := func(name string) {
+		vec(name+".weight", d, norm)
+		if s.arch() != "llama" {
+			vec(name+".bias", d, normBias)
+		}
+	}
+	// dense is a projection, with a bias in the GELU families.
+	dense := func(name string, in, out int) {
+		mat(name, in, out)
+		if s.arch() != "llama" {
+			vec(name+".bias", out, weight)
+		}
+	}
+	mat("token_embd", d, s.Vocab)
+	if s.arch() == "gpt2" {
+		mat("position_embd", d, s.Context)
+	}
 	for l := 0; l < s.Layers; l++ {
 		p := fmt.Sprintf("blk.%d.", l)
-		ts = append(ts,
-			spec{p + "attn_norm.weight", tensor.F32, []int{s.Dim}, true},
-			spec{p + "attn_q.weight", typ, []int{s.Dim, s.Dim}, false},
-			spec{p + "attn_k.weight", typ, []int{s.Dim, kv}, false},
-			spec{p + "attn_v.weight", typ, []int{s.Dim, kv}, false},
-			spec{p + "attn_output.weight", typ, []int{s.Dim, s.Dim}, false},
-			spec{p + "ffn_norm.weight", tensor.F32, []int{s.Dim}, true},
-			spec{p + "ffn_gate.weight", typ, []int{s.Dim, s.Hidden}, false},
-			spec{p + "ffn_down.weight", typ, []int{s.Hidden, s.Dim}, false},
-			spec{p + "ffn_up.weight", typ, []int{s.Dim, s.Hidden}, false},
-		)
+		layerNorm(p + "attn_norm")
+		switch s.arch() {
+		case "llama":
+			mat(p+"attn_q", d, d)
+			mat(p+"attn_k", d, kv)
+			mat(p+"attn_v", d, kv)
+			mat(p+"attn_output", d, d)
+			layerNorm(p + "ffn_norm")
+			mat(p+"ffn_gate", d, s.Hidden)
+			mat(p+"ffn_down", s.Hidden, d)
+			mat(p+"ffn_up", d, s.Hidden)
+			continue
+		case "gpt2":
+			dense(p+"attn_qkv", d, d+2*kv)
+			dense(p+"attn_output", d, d)
+			layerNorm(p + "ffn_norm")
+		case "phi2": // parallel block: one norm
+			dense(p+"attn_qkv", d, d+2*kv)
+			dense(p+"attn_output", d, d)
+		}
+		dense(p+"ffn_up", d, s.Hidden)
+		dense(p+"ffn_down", s.Hidden, d)
 	}
-	ts = append(ts, spec{"output_norm.weight", tensor.F32, []int{s.Dim}, true})
+	layerNorm("output_norm")
 	if !s.Tied {
-		ts = append(ts, spec{"output.weight", typ, []int{s.Dim, s.Vocab}, false})
+		dense("output", d, s.Vocab)
 	}
 	return ts
 }
 
-// Header adds the llama architecture metadata and the byte-level vocabulary.
+// Header adds the architecture metadata and the byte-level vocabulary.
 func Header(w *gguf.Writer, s Shape, typ tensor.DType) error {
-	w.AddString("general.architecture", "llama")
+	a := s.arch()
+	w.AddString("general.architecture", a)
 	w.AddString("general.name", "synth-"+s.Name+"-"+strings.ToLower(typ.String()))
 	w.AddString("general.description", "random weights (unswift synth): for speed benchmarks only")
-	w.AddUint32("llama.context_length", uint32(s.Context))
-	w.AddUint32("llama.embedding_length", uint32(s.Dim))
-	w.AddUint32("llama.block_count", uint32(s.Layers))
-	w.AddUint32("llama.feed_forward_length", uint32(s.Hidden))
-	w.AddUint32("llama.attention.head_count", uint32(s.Heads))
-	w.AddUint32("llama.attention.head_count_kv", uint32(s.KVHeads))
-	w.AddUint32("llama.rope.dimension_count", uint32(s.Dim/s.Heads))
-	w.AddFloat32("llama.rope.freq_base", float32(s.RopeBase))
-	w.AddFloat32("llama.attention.layer_norm_rms_epsilon", 1e-5)
+	w.AddUint32(a+".context_length", uint32(s.Context))
+	w.AddUint32(a+".embedding_length", uint32(s.Dim))
+	w.AddUint32(a+".block_count", uint32(s.Layers))
+	w.AddUint32(a+".feed_forward_length", uint32(s.Hidden))
+	w.AddUint32(a+".attention.head_count", uint32(s.Heads))
+	w.AddUint32(a+".attention.head_count_kv", uint32(s.KVHeads))
+	switch a {
+	case "llama":
+		w.AddUint32(a+".rope.dimension_count", uint32(s.Dim/s.Heads))
+		w.AddFloat32(a+".rope.freq_base", float32(s.RopeBase))
+		w.AddFloat32(a+".attention.layer_norm_rms_epsilon", 1e-5)
+	case "phi2": // Phi-2 rotates 32 of each head's 80 dimensions (partial_rotary_factor 0.4)
+		w.AddUint32(a+".rope.dimension_count", uint32(max(2, s.Dim/s.Heads*2/5/2*2)))
+		w.AddFloat32(a+".rope.freq_base", float32(s.RopeBase))
+		w.AddFloat32(a+".attention.layer_norm_epsilon", 1e-5)
+	default:
+		w.AddFloat32(a+".attention.layer_norm_epsilon", 1e-5)
+	}
 	tokens, scores, types := ByteVocab(s.Vocab)
 	w.AddString("tokenizer.ggml.model", "llama")
 	w.AddStrings("tokenizer.ggml.tokens", tokens)
