@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
+
+	"github.com/unswift/unswift/internal/model"
 )
 
 func cmdInspect(args []string, stdout, stderr io.Writer) error {
@@ -23,10 +25,17 @@ func cmdInspect(args []string, stdout, stderr io.Writer) error {
 	defer m.Close()
 	c := m.Config
 	fmt.Fprintf(stdout, "file:          %s (%s)\n", m.Path, m.Format)
-	fmt.Fprintf(stdout, "architecture:  %s\n", c.Arch)
+	fmt.Fprintf(stdout, "architecture:  %s (%s)\n", c.Arch, c.Family)
 	fmt.Fprintf(stdout, "dim %d, hidden %d, layers %d, heads %d, kv heads %d, head size %d, vocab %d, context %d\n",
 		c.Dim, c.Hidden, c.Layers, c.Heads, c.KVHeads, c.HeadSize(), c.Vocab, c.Context)
-	fmt.Fprintf(stdout, "rope base %g, rope dim %d, rms eps %g\n", c.RopeBase, c.RopeDim, c.NormEps)
+	if c.Family.Rope != model.RopeNone {
+		fmt.Fprintf(stdout, "rope base %g, rope dim %d, ", c.RopeBase, c.RopeDim)
+	}
+	fmt.Fprintf(stdout, "norm eps %g", c.NormEps)
+	if c.SlidingWindow > 0 {
+		fmt.Fprintf(stdout, ", sliding window %d", c.SlidingWindow)
+	}
+	fmt.Fprintln(stdout)
 	var params, bytes int64
 	for _, t := range m.Tensors {
 		params += int64(t.Len())

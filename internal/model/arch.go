@@ -70,3 +70,21 @@ func lookupFamily(name string) (Family, error) {
 	}
 	return a, nil
 }
+
+// String describes the family, as in "LayerNorm, plain gelu_tanh MLP,
+// rotate-half RoPE, parallel blocks".
+func (f Family) String() string {
+	parts := []string{"RMSNorm"}
+	if f.Norm == LayerNorm {
+		parts[0] = "LayerNorm"
+	}
+	mlp := "plain " + f.Act.String() + " MLP"
+	if f.Gated {
+		mlp = "gated " + f.Act.String() + " MLP"
+	}
+	parts = append(parts, mlp, [...]string{RopePairs: "RoPE on pairs", RopeHalves: "rotate-half RoPE", RopeNone: "learned positions"}[f.Rope])
+	if f.Parallel {
+		parts = append(parts, "parallel blocks")
+	}
+	return strings.Join(parts, ", ")
+}
