@@ -67,10 +67,7 @@ func cmdConvert(args []string, stdout, stderr io.Writer) error {
 		what = m.Format
 		tensors = m.Tensors
 		if m.GGUF != nil {
-			for _, k := range m.GGUF.Keys() {
-				v, _ := m.GGUF.Value(k)
-				meta = append(meta, gguf.KV{Key: k, Value: v})
-			}
+			meta = m.GGUF.Meta()
 		} else {
 			if meta, err = hf.CaptureMeta(func(w *gguf.Writer) error { return model.AddGGUFMetadata(w, m) }); err != nil {
 				return err

@@ -51,11 +51,7 @@ func rewrite(t *testing.T, src string, edit func(meta []gguf.KV, ts []*tensor.Te
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var meta []gguf.KV
-	for _, k := range f.Keys() {
-		v, _ := f.Value(k)
-		meta = append(meta, gguf.KV{Key: k, Value: v})
-	}
+	meta := f.Meta()
 	var ts []*tensor.Tensor
 	for _, x := range f.Tensors {
 		c := *x

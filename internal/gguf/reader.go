@@ -101,6 +101,15 @@ func (f *File) Close() error {
 // Keys returns the metadata keys in file order.
 func (f *File) Keys() []string { return append([]string(nil), f.keys...) }
 
+// Meta returns every metadata key and value, in file order.
+func (f *File) Meta() []KV {
+	kv := make([]KV, len(f.keys))
+	for i, k := range f.keys {
+		kv[i] = KV{Key: k, Value: f.values[k]}
+	}
+	return kv
+}
+
 // Value returns the metadata value of key.
 func (f *File) Value(key string) (Value, bool) {
 	v, ok := f.values[key]

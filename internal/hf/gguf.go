@@ -174,11 +174,7 @@ func CaptureMeta(add func(w *gguf.Writer) error) ([]gguf.KV, error) {
 	if err != nil {
 		return nil, err
 	}
-	var meta []gguf.KV
-	for _, k := range f.Keys() {
-		v, _ := f.Value(k)
-		meta = append(meta, gguf.KV{Key: k, Value: v})
-	}
+	meta := f.Meta()
 	return meta, nil
 }
 

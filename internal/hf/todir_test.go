@@ -25,11 +25,7 @@ func synthModel(t *testing.T, typ tensor.DType) ([]gguf.KV, []*tensor.Tensor) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	var meta []gguf.KV
-	for _, k := range f.Keys() {
-		v, _ := f.Value(k)
-		meta = append(meta, gguf.KV{Key: k, Value: v})
-	}
+	meta := f.Meta()
 	return meta, f.Tensors
 }
 

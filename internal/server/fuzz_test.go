@@ -2,9 +2,7 @@ package server
 
 import (
 	"encoding/json"
-	"errors"
 	"reflect"
-	"strings"
 	"testing"
 )
 
@@ -140,54 +138,6 @@ func FuzzDecodeChat(f *testing.F) {
 			if !chatRoles[m.Role] || m.Role == "developer" {
 				t.Fatalf("role %q", m.Role)
 			}
-		}
-	})
-}
-
-// FuzzStopFilter checks the stop filter against a direct reference: after
-// each piece, if the text so far contains a stop sequence the output is the
-// text before the earliest one; the output never contains a stop sequence.
-func FuzzStopFilter(f *testing.F) {
-	f.Add("hello world", "lo w", "", uint8(3))
-	f.Add("aaab", "aab", "b", uint8(1))
-	f.Add("abcd", "abcd", "bc", uint8(1))
-	f.Add("café!", "é!", "", uint8(2))
-	f.Fuzz(func(t *testing.T, text, stop1, stop2 string, size uint8) {
-		var stops []string
-		for _, s := range []string{stop1, stop2} {
-			if s != "" {
-				stops = append(stops, s)
-			}
-		}
-		n := int(size%8) + 1
-		var out strings.Builder
-		fl := &stopFilter{stops: stops, out: func(s string) error { out.WriteString(s); return nil }}
-		want, stopped := text, false
-		for i := 0; i < len(text) && !stopped; i += n {
-			end := min(i+n, len(text))
-			prefix := text[:end]
-			cut := -1
-			for _, s := range stops {
-				if j := strings.Index(prefix, s); j >= 0 && (cut < 0 || j < cut) {
-					cut = j
-				}
-			}
-			err := fl.write(text[i:end])
-			switch {
-			case cut >= 0:
-				if !errors.Is(err, errStopped) {
-					t.Fatalf("text %q contains a stop of %q but the filter went on", prefix, stops)
-				}
-				want, stopped = prefix[:cut], true
-			case err != nil:
-				t.Fatalf("stopped early at %q: %v", prefix, err)
-			}
-		}
-		if !stopped {
-			fl.flush()
-		}
-		if out.String() != want {
-			t.Fatalf("text %q, stops %q, pieces of %d: got %q, want %q", text, stops, n, out.String(), want)
 		}
 	})
 }

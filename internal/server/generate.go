@@ -10,8 +10,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode"
 
+	"github.com/unswift/unswift/internal/chat"
 	"github.com/unswift/unswift/internal/model"
 	"github.com/unswift/unswift/internal/sample"
 )
@@ -160,9 +160,9 @@ func (s *Server) prepare(req *request) (*job, *apiError) {
 	j := &job{req: req, stops: req.stop, created: time.Now().Unix()}
 	switch {
 	case req.chat:
-		j.prompt = s.tmpl.encode(tok, s.specials, req.messages)
-		j.stops = append(append([]string(nil), req.stop...), s.tmpl.stops...)
-		j.ends = s.tmpl.ends
+		j.prompt = s.enc.Encode(req.messages)
+		j.stops = append(append([]string(nil), req.stop...), s.tmpl.Stops()...)
+		j.ends = s.tmpl.Ends()
 		j.trimLead = true
 		j.id = "chatcmpl-" + randomID()
 	case req.promptIDs != nil:
@@ -309,7 +309,7 @@ func (s *Server) run(ctx context.Context, sl *slot, j *job, out output) result {
 	if err := out.begin(j.echo); err != nil {
 		return result{err: err}
 	}
-	f := &stopFilter{stops: j.stops, out: out.text, trimLead: j.trimLead}
+	f := &chat.StopFilter{Stops: j.stops, Out: out.text, TrimLead: j.trimLead}
 	skip := j.skip
 	emit := func(text string) error {
 		if s.testHookToken != nil {
@@ -322,7 +322,11 @@ func (s *Server) run(ctx context.Context, sl *slot, j *job, out output) result {
 			}
 			text, skip = text[skip:], 0
 		}
-		return f.write(text)
+		stopped, err := f.Write(text)
+		if err == nil && stopped {
+			err = errStopped
+		}
+		return err
 	}
 	var ended bool
 	var stop func(string) bool
@@ -352,7 +356,7 @@ func (s *Server) run(ctx context.Context, sl *slot, j *job, out output) result {
 		res.err = err
 		return res
 	default:
-		if err := f.flush(); err != nil {
+		if err := f.Flush(); err != nil {
 			res.err = err
 			return res
 		}
@@ -362,72 +366,6 @@ func (s *Server) run(ctx context.Context, sl *slot, j *job, out output) result {
 		}
 	}
 	return res
-}
-
-// stopFilter passes text on, holding back what may be the start of a stop
-// sequence, and ends the generation (errStopped) at the first complete one,
-// which is dropped with everything after it.
-type stopFilter struct {
-	stops    []string
-	held     string
-	out      func(string) error
-	trimLead bool // drop leading white space
-}
-
-func (f *stopFilter) write(s string) error {
-	if f.trimLead {
-		s = strings.TrimLeftFunc(s, unicode.IsSpace)
-		if s == "" {
-			return nil
-		}
-		f.trimLead = false
-	}
-	if len(f.stops) == 0 {
-		return f.send(s)
-	}
-	f.held += s
-	cut := -1
-	for _, stop := range f.stops {
-		if i := strings.Index(f.held, stop); i >= 0 && (cut < 0 || i < cut) {
-			cut = i
-		}
-	}
-	if cut >= 0 {
-		if err := f.send(f.held[:cut]); err != nil {
-			return err
-		}
-		f.held = ""
-		return errStopped
-	}
-	keep := 0
-	for _, stop := range f.stops {
-		for k := min(len(stop)-1, len(f.held)); k > keep; k-- {
-			if strings.HasSuffix(f.held, stop[:k]) {
-				keep = k
-				break
-			}
-		}
-	}
-	n := len(f.held) - keep
-	if err := f.send(f.held[:n]); err != nil {
-		return err
-	}
-	f.held = f.held[n:]
-	return nil
-}
-
-// flush sends the text held back at the end of the generation.
-func (f *stopFilter) flush() error {
-	s := f.held
-	f.held = ""
-	return f.send(s)
-}
-
-func (f *stopFilter) send(s string) error {
-	if s == "" {
-		return nil
-	}
-	return f.out(s)
 }
 
 // output receives a completion's text.

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/unswift/unswift/internal/chat"
 )
 
 // Limits of the request fields.
@@ -35,10 +37,7 @@ type request struct {
 }
 
 // message is one chat message.
-type message struct {
-	Role    string
-	Content string
-}
+type message = chat.Message
 
 // commonFields are the request fields both endpoints share.
 type commonFields struct {

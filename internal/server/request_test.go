@@ -1,7 +1,6 @@
 package server
 
 import (
-	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -37,59 +36,9 @@ func TestDecodeChat(t *testing.T) {
 	if e != nil {
 		t.Fatal(e)
 	}
-	want := []message{{"system", "be brief"}, {"user", "ab"}, {"assistant", ""}, {"tool", "42"}}
+	want := []message{{Role: "system", Content: "be brief"}, {Role: "user", Content: "ab"}, {Role: "assistant", Content: ""}, {Role: "tool", Content: "42"}}
 	if !reflect.DeepEqual(got.messages, want) || !got.chat || got.maxTokens != 4 {
 		t.Errorf("got %+v", *got)
-	}
-}
-
-func TestStopFilter(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		stops   []string
-		pieces  []string
-		trim    bool
-		want    string
-		stopped bool
-	}{
-		{"no stops", nil, []string{"a", "b", "c"}, false, "abc", false},
-		{"stop inside a piece", []string{"lo w"}, []string{"hel", "lo wor", "ld"}, false, "hel", true},
-		{"stop across pieces", []string{"abc"}, []string{"xa", "b", "cy"}, false, "x", true},
-		{"false start released", []string{"abc"}, []string{"xa", "b", "d"}, false, "xabd", false},
-		{"earliest of several", []string{"c", "b"}, []string{"abc"}, false, "a", true},
-		{"overlapping prefixes", []string{"aab"}, []string{"a", "a", "a", "b"}, false, "a", true},
-		{"prefix held at the end", []string{"user:"}, []string{"hi\nus"}, false, "hi\nus", false},
-		{"leading space trimmed", nil, []string{" ", "\n ", "Hi there"}, true, "Hi there", false},
-		{"multibyte stop", []string{"é!"}, []string{"caf", "é", "!"}, false, "caf", true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var out strings.Builder
-			f := &stopFilter{stops: tc.stops, trimLead: tc.trim, out: func(s string) error {
-				if s == "" {
-					t.Error("empty text passed on")
-				}
-				out.WriteString(s)
-				return nil
-			}}
-			stopped := false
-			for _, p := range tc.pieces {
-				if err := f.write(p); err != nil {
-					if !errors.Is(err, errStopped) {
-						t.Fatal(err)
-					}
-					stopped = true
-					break
-				}
-			}
-			if !stopped {
-				if err := f.flush(); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if out.String() != tc.want || stopped != tc.stopped {
-				t.Errorf("got %q (stopped %v), want %q (stopped %v)", out.String(), stopped, tc.want, tc.stopped)
-			}
-		})
 	}
 }
 

@@ -9,9 +9,9 @@
 // request has a deadline, and Shutdown refuses new work and finishes (or, at
 // its deadline, cancels) the work in flight.
 //
-// Chat messages are rendered with a chat template: the one named in
-// Config.Template, else the one detected from the model's
-// tokenizer.chat_template metadata (see DetectTemplate), else
+// Chat messages are rendered with a chat template (package chat): the one
+// named in Config.Template, else the one detected from the model's
+// tokenizer.chat_template metadata (see chat.ForModel), else
 // TemplateTranscript, a plain "role: content" transcript.
 package server
 
@@ -31,6 +31,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/unswift/unswift/internal/chat"
 	"github.com/unswift/unswift/internal/kernel"
 	"github.com/unswift/unswift/internal/model"
 )
@@ -81,14 +82,14 @@ type Config struct {
 // Server serves one model over HTTP. Make it with New; it is an
 // http.Handler.
 type Server struct {
-	cfg      Config
-	m        *model.Model
-	name     string
-	created  int64
-	tmpl     *chatTemplate
-	specials map[string]int
-	mux      *http.ServeMux
-	met      *metrics
+	cfg     Config
+	m       *model.Model
+	name    string
+	created int64
+	tmpl    *chat.Template
+	enc     *chat.Encoder
+	mux     *http.ServeMux
+	met     *metrics
 
 	slots   chan *slot    // free slots
 	tickets chan struct{} // one per admitted request (generating or queued)
@@ -145,30 +146,21 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxBody == 0 {
 		cfg.MaxBody = DefaultMaxBody
 	}
-	name := cfg.Template
-	if name == "" {
-		name = TemplateTranscript
-		if m.GGUF != nil {
-			if src, ok := m.GGUF.String("tokenizer.chat_template"); ok {
-				name = DetectTemplate(src)
-			}
-		}
-	}
-	tmpl, err := newTemplate(name)
+	tmpl, err := chat.ForModel(m, cfg.Template)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s := &Server{
-		cfg:      cfg,
-		m:        m,
-		name:     cfg.Name,
-		created:  time.Now().Unix(),
-		tmpl:     tmpl,
-		specials: tmpl.specialIDs(m.Tokenizer),
-		met:      newMetrics(),
-		slots:    make(chan *slot, cfg.Parallel),
-		tickets:  make(chan struct{}, cfg.Parallel+cfg.Queue),
-		drained:  make(chan struct{}),
+		cfg:     cfg,
+		m:       m,
+		name:    cfg.Name,
+		created: time.Now().Unix(),
+		tmpl:    tmpl,
+		enc:     tmpl.Encoder(m.Tokenizer),
+		met:     newMetrics(),
+		slots:   make(chan *slot, cfg.Parallel),
+		tickets: make(chan struct{}, cfg.Parallel+cfg.Queue),
+		drained: make(chan struct{}),
 	}
 	if s.name == "" {
 		s.name = strings.TrimSuffix(filepath.Base(m.Path), filepath.Ext(m.Path))
@@ -199,7 +191,7 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) Name() string { return s.name }
 
 // Template is the name of the chat template in use.
-func (s *Server) Template() string { return s.tmpl.name }
+func (s *Server) Template() string { return s.tmpl.Name() }
 
 // Close stops the kernel pools. Call it after Shutdown (or once no request
 // can arrive); the model stays open, it belongs to the caller.
@@ -445,7 +437,7 @@ type releaseInfo struct {
 
 func (s *Server) modelObject() modelObject {
 	o := modelObject{ID: s.name, Object: "model", Created: s.created, OwnedBy: "unswift",
-		Unswift: modelInfo{Format: s.m.Format, Context: s.all[0].st.Context(), Parallel: s.cfg.Parallel, Template: s.tmpl.name}}
+		Unswift: modelInfo{Format: s.m.Format, Context: s.all[0].st.Context(), Parallel: s.cfg.Parallel, Template: s.tmpl.Name()}}
 	if s.m.Taylor != nil {
 		o.Unswift.Release = &releaseInfo{Order: s.m.Order(), MaxOrder: s.m.Taylor.Order, PredictedSlowdown: s.m.PredictedSlowdown()}
 	}
