@@ -1,6 +1,7 @@
 package hf_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -394,6 +395,44 @@ func toGGUF(t *testing.T, dir string) string {
 	return path
 }
 
+// checkRoundTrip converts a Hugging Face directory to GGUF and back to a
+// directory (WriteDir) and checks that both directories give the same GGUF
+// tensors, byte for byte, and the same config.
+func checkRoundTrip(t *testing.T, dir string) {
+	t.Helper()
+	f, err := gguf.Open(toGGUF(t, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	back := filepath.Join(t.TempDir(), "back")
+	if err := hf.WriteDir(back, f.Meta(), f.Tensors, hf.DirOptions{KeepType: true}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := hf.Open(dir, hf.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := hf.Open(back, hf.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if *a.Params != *b.Params {
+		t.Errorf("config changed in the round trip: %+v became %+v", *a.Params, *b.Params)
+	}
+	if len(a.Tensors) != len(b.Tensors) {
+		t.Fatalf("%d tensors became %d", len(a.Tensors), len(b.Tensors))
+	}
+	for _, x := range a.Tensors {
+		y := b.Tensor(x.Name)
+		if y == nil || x.Type != y.Type || !reflect.DeepEqual(x.Shape, y.Shape) || !bytes.Equal(x.Data, y.Data) {
+			t.Errorf("tensor %q differs after the round trip", x.Name)
+		}
+	}
+}
+
 // maxDiff returns the largest |a − b| relative to max(1, max |b|).
 func maxDiff(a, b [][]float64) float64 {
 	var d, scale float64 = 0, 1
@@ -481,6 +520,10 @@ func TestLlamaLogits(t *testing.T) {
 			}
 			if d > tc.tol {
 				t.Errorf("GGUF: logits differ from the reference by %.3g (relative), more than %g", d, tc.tol)
+			}
+
+			if r.rope == nil {
+				checkRoundTrip(t, dir)
 			}
 
 			// Once model.Open accepts a directory, the direct path must agree too.

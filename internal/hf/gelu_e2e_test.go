@@ -322,6 +322,7 @@ func TestGELULogits(t *testing.T) {
 			if d := maxDiff(engineLogits(t, toGGUF(t, dir), tokens), want); d > 1e-5 {
 				t.Errorf("GGUF: logits differ from the reference by %.3g (relative)", d)
 			}
+			checkRoundTrip(t, dir)
 		})
 	}
 }

@@ -30,20 +30,25 @@ type DirOptions struct {
 
 var torchDTypes = map[tensor.DType]string{tensor.F32: "float32", tensor.F16: "float16", tensor.BF16: "bfloat16"}
 
-// WriteDir writes a GGUF-style "llama" model (its metadata and tensors, as
-// from a GGUF file) as a Hugging Face directory: config.json
-// (LlamaForCausalLM), model.safetensors, tokenizer.json and
-// tokenizer_config.json. The query and key rows are permuted back to
-// rotate_half order (UnpermuteQK). The directory is written beside dir under
-// a temporary name and renamed to dir when complete; dir must not exist or
-// be an empty directory.
+// WriteDir writes a GGUF model (its metadata and tensors, as from a GGUF
+// file) of a supported architecture (llama, qwen2, phi2, gpt2) as a Hugging
+// Face directory: config.json, model.safetensors, tokenizer.json and
+// tokenizer_config.json. Each tensor takes the way back of its way in:
+// llama's query and key rows are permuted back to rotate_half order
+// (UnpermuteQK), GPT-2's Conv1D weights are transposed back. The directory is
+// written beside dir under a temporary name and renamed to dir when
+// complete; dir must not exist or be an empty directory.
 func WriteDir(dir string, meta []gguf.KV, tensors []*tensor.Tensor, opt DirOptions) error {
 	if !opt.KeepType {
 		if _, ok := torchDTypes[opt.Type]; !ok {
 			return fmt.Errorf("hf: cannot write safetensors tensors as %s (want F32, F16 or BF16)", opt.Type)
 		}
 	}
-	p, err := paramsFromMeta(meta, tensors)
+	byName := map[string]*tensor.Tensor{}
+	for _, t := range tensors {
+		byName[t.Name] = t
+	}
+	p, err := paramsFromMeta(meta, byName)
 	if err != nil {
 		return err
 	}
@@ -51,12 +56,11 @@ func WriteDir(dir string, meta []gguf.KV, tensors []*tensor.Tensor, opt DirOptio
 	if err != nil {
 		return err
 	}
-	byName := map[string]*tensor.Tensor{}
-	for _, t := range tensors {
-		byName[t.Name] = t
+	a, err := archOf(&Config{Architectures: []string{p.Class}})
+	if err != nil {
+		return err
 	}
-	p.Tied = byName["output.weight"] == nil
-	specs := llamaTensors(p)
+	specs := a.tensors(p)
 	used := map[string]bool{}
 	for _, s := range specs {
 		t := byName[s.gguf]
@@ -70,7 +74,7 @@ func WriteDir(dir string, meta []gguf.KV, tensors []*tensor.Tensor, opt DirOptio
 	}
 	for _, t := range tensors {
 		if !used[t.Name] {
-			return fmt.Errorf("hf: tensor %q has no Hugging Face Llama equivalent (a TaylorMLP release or rope scaling cannot be written as a Hugging Face directory)", t.Name)
+			return fmt.Errorf("hf: tensor %q has no Hugging Face %s equivalent (a TaylorMLP release, rope scaling or a fused attn_qkv outside GPT-2 cannot be written as a Hugging Face directory)", t.Name, p.Class)
 		}
 	}
 
@@ -108,7 +112,11 @@ func WriteDir(dir string, meta []gguf.KV, tensors []*tensor.Tensor, opt DirOptio
 				types[i] = tensor.F32
 			}
 		}
-		w.AddTensor(s.hf, types[i], t.Shape...)
+		shape := t.Shape
+		if s.op == transpose {
+			shape = []int{t.Shape[1], t.Shape[0]}
+		}
+		w.AddTensor(s.hf, types[i], shape...)
 	}
 	if err := w.WriteHeader(); err != nil {
 		return err
@@ -126,13 +134,24 @@ func WriteDir(dir string, meta []gguf.KV, tensors []*tensor.Tensor, opt DirOptio
 				return err
 			}
 		}
-		if s.op == permuteQ || s.op == permuteK {
+		switch s.op {
+		case permuteQ, permuteK:
 			heads := p.Heads
 			if s.op == permuteK {
 				heads = p.KVHeads
 			}
+			rowBytes := len(data) / t.Rows()
+			if len(t.Shape) == 1 { // a bias: one element per row
+				rowBytes = len(data) / t.Len()
+			}
 			out := make([]byte, len(data))
-			if err := UnpermuteQK(out, data, heads, len(data)/t.Rows()); err != nil {
+			if err := UnpermuteQK(out, data, heads, rowBytes); err != nil {
+				return fmt.Errorf("hf: tensor %q: %w", t.Name, err)
+			}
+			data = out
+		case transpose:
+			out := make([]byte, len(data))
+			if err := transposeInto(out, &tensor.Tensor{Name: t.Name, Type: types[i], Shape: t.Shape, Data: data}); err != nil {
 				return fmt.Errorf("hf: tensor %q: %w", t.Name, err)
 			}
 			data = out
@@ -159,23 +178,8 @@ func WriteDir(dir string, meta []gguf.KV, tensors []*tensor.Tensor, opt DirOptio
 			}
 		}
 	}
-	cfg := map[string]any{
-		"architectures":           []string{"LlamaForCausalLM"},
-		"model_type":              "llama",
-		"hidden_size":             p.Dim,
-		"intermediate_size":       p.Hidden,
-		"num_hidden_layers":       p.Layers,
-		"num_attention_heads":     p.Heads,
-		"num_key_value_heads":     p.KVHeads,
-		"vocab_size":              p.Vocab,
-		"max_position_embeddings": p.Context,
-		"rms_norm_eps":            p.NormEps,
-		"rope_theta":              p.RopeBase,
-		"tie_word_embeddings":     p.Tied,
-		"hidden_act":              "silu",
-		"attention_bias":          false,
-		"torch_dtype":             dtype,
-	}
+	cfg := p.config()
+	cfg["torch_dtype"] = dtype
 	if vocab.BOS >= 0 {
 		cfg["bos_token_id"] = vocab.BOS
 	}
@@ -255,14 +259,18 @@ func writeFile(path string, data []byte) error {
 	return nil
 }
 
-// paramsFromMeta reads the hyper-parameters of a GGUF "llama" model.
-func paramsFromMeta(meta []gguf.KV, tensors []*tensor.Tensor) (*Params, error) {
+// classes maps a GGUF architecture to the Hugging Face class WriteDir writes.
+var classes = map[string]string{"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "phi2": "PhiForCausalLM", "gpt2": "GPT2LMHeadModel"}
+
+// paramsFromMeta reads the hyper-parameters of a GGUF model.
+func paramsFromMeta(meta []gguf.KV, byName map[string]*tensor.Tensor) (*Params, error) {
 	m := newMetaMap(meta)
 	arch, _ := m.str(gguf.KeyArchitecture)
-	if arch != "llama" {
-		return nil, fmt.Errorf("hf: only llama models can be written as a Hugging Face directory; this one is %q", arch)
+	class, ok := classes[arch]
+	if !ok {
+		return nil, fmt.Errorf("hf: architecture %q cannot be written as a Hugging Face directory (supported: gpt2, llama, phi2, qwen2)", arch)
 	}
-	p := &Params{Class: "LlamaForCausalLM", Arch: "llama", RopeBase: 10000, NormEps: 1e-5}
+	p := &Params{Class: class, Arch: arch, RopeBase: 10000, NormEps: 1e-5}
 	for _, k := range []struct {
 		key string
 		dst *int
@@ -270,42 +278,118 @@ func paramsFromMeta(meta []gguf.KV, tensors []*tensor.Tensor) (*Params, error) {
 		{"context_length", &p.Context}, {"embedding_length", &p.Dim}, {"block_count", &p.Layers},
 		{"feed_forward_length", &p.Hidden}, {"attention.head_count", &p.Heads},
 	} {
-		v, ok := m.uint("llama." + k.key)
+		v, ok := m.uint(arch + "." + k.key)
 		if !ok || v == 0 || v > 1<<30 {
-			return nil, fmt.Errorf("hf: metadata llama.%s is missing or invalid", k.key)
+			return nil, fmt.Errorf("hf: metadata %s.%s is missing or invalid", arch, k.key)
 		}
 		*k.dst = int(v)
 	}
 	p.KVHeads = p.Heads
-	if v, ok := m.uint("llama.attention.head_count_kv"); ok {
+	if v, ok := m.uint(arch + ".attention.head_count_kv"); ok {
 		p.KVHeads = int(v)
 	}
-	if v, ok := m.float("llama.rope.freq_base"); ok {
+	if v, ok := m.float(arch + ".rope.freq_base"); ok {
 		p.RopeBase = shortest(v)
 	}
-	if v, ok := m.float("llama.attention.layer_norm_rms_epsilon"); ok {
+	epsKey := ".attention.layer_norm_rms_epsilon"
+	if arch == "phi2" || arch == "gpt2" {
+		epsKey = ".attention.layer_norm_epsilon"
+	}
+	if v, ok := m.float(arch + epsKey); ok {
 		p.NormEps = shortest(v)
 	}
+	if v, ok := m.uint(arch + ".attention.sliding_window"); ok {
+		p.SlidingWindow = int(v)
+	}
 	if p.KVHeads <= 0 || p.Dim%p.Heads != 0 || p.Heads%p.KVHeads != 0 || (p.Dim/p.Heads)%2 != 0 {
-		return nil, fmt.Errorf("hf: inconsistent llama metadata: %d dimensions, %d heads, %d kv heads", p.Dim, p.Heads, p.KVHeads)
+		return nil, fmt.Errorf("hf: inconsistent %s metadata: %d dimensions, %d heads, %d kv heads", arch, p.Dim, p.Heads, p.KVHeads)
 	}
 	p.HeadDim = p.Dim / p.Heads
 	p.RopeDim = p.HeadDim
-	if v, ok := m.uint("llama.rope.dimension_count"); ok && int(v) != p.HeadDim {
-		return nil, fmt.Errorf("hf: llama.rope.dimension_count %d differs from the head size %d (partial rotary is not a Llama feature)", v, p.HeadDim)
+	if v, ok := m.uint(arch + ".rope.dimension_count"); ok {
+		p.RopeDim = int(v)
 	}
-	if _, ok := m["llama.rope.scaling.type"]; ok {
-		return nil, fmt.Errorf("hf: rope scaling (llama.rope.scaling.*) cannot be written as a Hugging Face Llama config")
-	}
-	for _, t := range tensors {
-		if t.Name == "token_embd.weight" && len(t.Shape) == 2 {
-			p.Vocab = t.Shape[1]
+	switch arch {
+	case "gpt2":
+		p.RopeDim = 0
+		p.Act = "gelu_new"
+		if p.KVHeads != p.Heads {
+			return nil, fmt.Errorf("hf: GPT-2 has no grouped-query attention (%d heads, %d kv heads)", p.Heads, p.KVHeads)
 		}
+	case "phi2":
+		p.Act, p.Bias = "gelu_new", true
+		if p.RopeDim <= 0 || p.RopeDim > p.HeadDim || p.RopeDim%2 != 0 {
+			return nil, fmt.Errorf("hf: %s.rope.dimension_count %d does not fit a head of %d", arch, p.RopeDim, p.HeadDim)
+		}
+	default:
+		p.Act = "silu"
+		p.Bias = byName["blk.0.attn_q.bias"] != nil
+		if p.RopeDim != p.HeadDim {
+			return nil, fmt.Errorf("hf: %s.rope.dimension_count %d differs from the head size %d (partial rotary is not a %s feature)", arch, p.RopeDim, p.HeadDim, class)
+		}
+		if arch == "llama" && p.SlidingWindow > 0 {
+			p.Class = "MistralForCausalLM"
+		}
+	}
+	if _, ok := m[arch+".rope.scaling.type"]; ok {
+		return nil, fmt.Errorf("hf: rope scaling (%s.rope.scaling.*) cannot be written as a Hugging Face config", arch)
+	}
+	if t := byName["token_embd.weight"]; t != nil && len(t.Shape) == 2 {
+		p.Vocab = t.Shape[1]
 	}
 	if p.Vocab == 0 {
 		return nil, fmt.Errorf("hf: the model has no token_embd.weight")
 	}
+	p.Tied = byName["output.weight"] == nil
+	if arch == "gpt2" && !p.Tied {
+		return nil, fmt.Errorf("hf: a GPT-2 model with its own output.weight cannot be written as GPT2LMHeadModel, whose classifier is the token embedding")
+	}
 	return p, nil
+}
+
+// config returns the config.json of the hyper-parameters.
+func (p *Params) config() map[string]any {
+	if p.Arch == "gpt2" {
+		return map[string]any{
+			"architectures": []string{p.Class}, "model_type": "gpt2",
+			"n_embd": p.Dim, "n_inner": p.Hidden, "n_layer": p.Layers, "n_head": p.Heads,
+			"vocab_size": p.Vocab, "n_positions": p.Context, "n_ctx": p.Context,
+			"layer_norm_epsilon": p.NormEps, "activation_function": p.Act, "tie_word_embeddings": true,
+		}
+	}
+	cfg := map[string]any{
+		"architectures":           []string{p.Class},
+		"hidden_size":             p.Dim,
+		"intermediate_size":       p.Hidden,
+		"num_hidden_layers":       p.Layers,
+		"num_attention_heads":     p.Heads,
+		"num_key_value_heads":     p.KVHeads,
+		"vocab_size":              p.Vocab,
+		"max_position_embeddings": p.Context,
+		"rope_theta":              p.RopeBase,
+		"tie_word_embeddings":     p.Tied,
+		"hidden_act":              p.Act,
+	}
+	switch p.Arch {
+	case "phi2":
+		cfg["model_type"] = "phi"
+		cfg["layer_norm_eps"] = p.NormEps
+		cfg["partial_rotary_factor"] = float64(p.RopeDim) / float64(p.HeadDim)
+	case "qwen2":
+		cfg["model_type"] = "qwen2"
+		cfg["rms_norm_eps"] = p.NormEps
+		if p.SlidingWindow > 0 {
+			cfg["use_sliding_window"], cfg["sliding_window"] = true, p.SlidingWindow
+		}
+	default:
+		cfg["model_type"] = "llama"
+		cfg["rms_norm_eps"] = p.NormEps
+		cfg["attention_bias"] = p.Bias
+		if p.SlidingWindow > 0 {
+			cfg["model_type"], cfg["sliding_window"] = "mistral", p.SlidingWindow
+		}
+	}
+	return cfg
 }
 
 // shortest returns the float64 whose decimal form is the shortest one of v

@@ -99,8 +99,9 @@ func TestWriteDirErrors(t *testing.T) {
 		opt  DirOptions
 		want string
 	}{
-		{"other arch", "", with(gguf.KeyArchitecture, gguf.StringValue("phi2")), ts, DirOptions{}, `this one is "phi2"`},
-		{"release tensor", "", meta, extra, DirOptions{}, `"blk.0.ffn_taylor.weight" has no Hugging Face Llama equivalent`},
+		{"other arch", "", with(gguf.KeyArchitecture, gguf.StringValue("mamba")), ts, DirOptions{}, `architecture "mamba" cannot be written`},
+		{"metadata of another arch", "", with(gguf.KeyArchitecture, gguf.StringValue("phi2")), ts, DirOptions{}, `metadata phi2.context_length is missing`},
+		{"release tensor", "", meta, extra, DirOptions{}, `"blk.0.ffn_taylor.weight" has no Hugging Face LlamaForCausalLM equivalent`},
 		{"missing tensor", "", meta, without(ts, "blk.1.ffn_up.weight"), DirOptions{}, `no tensor "blk.1.ffn_up.weight"`},
 		{"partial rotary", "", append(append([]gguf.KV(nil), meta...), gguf.KV{Key: "llama.rope.dimension_count", Value: gguf.Uint32Value(8)}), ts, DirOptions{}, "partial rotary"},
 		{"bad type", "", meta, ts, DirOptions{Type: tensor.Q8_0}, "Q8_0"},

@@ -190,8 +190,10 @@ func tensors(s Shape, typ tensor.DType) []spec {
 			dense(p+"attn_qkv", d, d+2*kv)
 			dense(p+"attn_output", d, d)
 			layerNorm(p + "ffn_norm")
-		case "phi2": // parallel block: one norm
-			dense(p+"attn_qkv", d, d+2*kv)
+		case "phi2": // parallel block: one norm; q, k, v apart as in HF's PhiForCausalLM
+			dense(p+"attn_q", d, d)
+			dense(p+"attn_k", d, kv)
+			dense(p+"attn_v", d, kv)
 			dense(p+"attn_output", d, d)
 		}
 		dense(p+"ffn_up", d, s.Hidden)
