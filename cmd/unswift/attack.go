@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/unswift/unswift/internal/attack"
@@ -64,6 +66,9 @@ func cmdAttack(args []string, stdout, stderr io.Writer) error {
 				fmt.Fprintf(stdout, "%s (%s): %d steps: ppl %s, KL to original %s\n", set.name, p.Phase, p.Steps, fmtNum(float64(p.PPL)), fmtNum(float64(p.KLToOriginal)))
 			}
 		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(res.NotRun)) {
+		fmt.Fprintf(stdout, "%s: not run: %s\n", k, res.NotRun[k])
 	}
 	fmt.Fprintf(stdout, "wrote %s\n", filepath.Join(*out, "report.md"))
 	return nil

@@ -32,8 +32,9 @@ const (
 )
 
 // Recovery is a down projection recovered from a release, per layer, in the
-// release's channel order (expanded channels first), for the gated MLP with
-// the release's gate rows multiplied by Sign (un-flipped).
+// release's channel order (expanded channels first), for the MLP with the
+// release's gate rows multiplied by Sign (un-flipped); for a plain MLP the up
+// rows and up-bias entries play the gate's part.
 type Recovery struct {
 	Kind     string // "algebraic" or "regression"
 	Layers   []LayerRecovery
@@ -147,7 +148,7 @@ func recoverLayer(d *layerData, basis string, order int, eps float64) LayerRecov
 		if d.invH != nil {
 			h = 1 / d.invH[k]
 		}
-		f := [2]hypothesis{formulaFit(cols, basis, d.center[k], h, +1), formulaFit(cols, basis, d.center[k], h, -1)}
+		f := [2]hypothesis{formulaFit(cols, d.act, basis, d.center[k], h, +1), formulaFit(cols, d.act, basis, d.center[k], h, -1)}
 		best := 0
 		if f[1].res < f[0].res {
 			best = 1
@@ -204,7 +205,7 @@ func recoverLayer(d *layerData, basis string, order int, eps float64) LayerRecov
 		case order >= 1:
 			// Coefficients of an unknown rule: match the release's polynomial
 			// to the activation instead.
-			g := [2]hypothesis{functionFit(cols, basis, d.center[k], h, +1), functionFit(cols, basis, d.center[k], h, -1)}
+			g := [2]hypothesis{functionFit(cols, d.act, basis, d.center[k], h, +1), functionFit(cols, d.act, basis, d.center[k], h, -1)}
 			gb := 0
 			if g[1].res < g[0].res {
 				gb = 1
@@ -242,13 +243,13 @@ func formulaTolerance(eps float64) float64 { return max(1e-10, 1e4*eps*eps) }
 
 // basisScalars are the per-order scalars a_n with Θ_n[:, j] = W[:, j]·a_n
 // under the hypothesis that the secret sign is s: b_n(s·released centre)·s^n.
-func basisScalars(basis string, order int, center, h, s float64) []float64 {
+func basisScalars(act series.Activation, basis string, order int, center, h, s float64) []float64 {
 	var b []float64
 	c := s * center
 	if basis == "taylor" {
-		b = series.Taylor(series.SiLU, c, order)
+		b = series.Taylor(act, c, order)
 	} else {
-		b = series.ChebyshevFit(series.SiLU, c-h, c+h, order)
+		b = series.ChebyshevFit(act, c-h, c+h, order)
 	}
 	if b == nil {
 		return make([]float64, order+1)
@@ -262,9 +263,9 @@ func basisScalars(basis string, order int, center, h, s float64) []float64 {
 }
 
 // formulaFit fits W from the columns under sign hypothesis s by least squares
-// over the orders.
-func formulaFit(cols [][]float64, basis string, center, h, s float64) hypothesis {
-	a := basisScalars(basis, len(cols)-1, center, h, s)
+// over the orders, for activation act.
+func formulaFit(cols [][]float64, act series.Activation, basis string, center, h, s float64) hypothesis {
+	a := basisScalars(act, basis, len(cols)-1, center, h, s)
 	dim := len(cols[0])
 	w := make([]float64, dim)
 	var aa, cc float64
@@ -302,8 +303,8 @@ func formulaFit(cols [][]float64, basis string, center, h, s float64) hypothesis
 // act'(s·(c' ∓ h)), the values the builder wrote if the sign was s.
 func slopeResidual(d *layerData, k int, h, s float64) float64 {
 	c := d.center[k]
-	lo := series.Taylor(series.SiLU, s*(c-h), 1)[1]
-	hi := series.Taylor(series.SiLU, s*(c+h), 1)[1]
+	lo := series.Taylor(d.act, s*(c-h), 1)[1]
+	hi := series.Taylor(d.act, s*(c+h), 1)[1]
 	a, b := d.slopeLo[k], d.slopeHi[k]
 	return ((a-lo)*(a-lo) + (b-hi)*(b-hi)) / max(a*a+b*b, 1e-300)
 }
@@ -313,8 +314,9 @@ func slopeResidual(d *layerData, k int, h, s float64) float64 {
 // the release computes, for this channel, the polynomial p = Σ r_n·basis_n,
 // which approximates w·act(s·g) where W = w·d. The scale w is fitted on 64
 // points of the released interval (chebyshev) or of a quarter of the
-// convergence radius (taylor); the residual of that fit decides s.
-func functionFit(cols [][]float64, basis string, center, h, s float64) hypothesis {
+// convergence radius (taylor; 1 for the entire GELU); the residual of that
+// fit decides s.
+func functionFit(cols [][]float64, act series.Activation, basis string, center, h, s float64) hypothesis {
 	dir := direction(cols)
 	r := make([]float64, len(cols))
 	for n, c := range cols {
@@ -327,7 +329,10 @@ func functionFit(cols [][]float64, basis string, center, h, s float64) hypothesi
 		t := math.Cos(math.Pi * (float64(i) + 0.5) / points)
 		var pv, x float64
 		if basis == "taylor" {
-			rho := 0.25 * series.Radius(series.SiLU, center)
+			rho := 0.25 * series.Radius(act, center)
+			if math.IsInf(rho, 0) {
+				rho = 1
+			}
 			dx := rho * t
 			pw := 1.0
 			for _, rn := range r {
@@ -339,7 +344,7 @@ func functionFit(cols [][]float64, basis string, center, h, s float64) hypothesi
 			pv = series.ChebyshevEval(r, t)
 			x = center + h*t
 		}
-		fv := series.SiLU.Eval(s * x)
+		fv := act.Eval(s * x)
 		p, f = append(p, pv), append(f, fv)
 		pf += pv * fv
 		ff += fv * fv

@@ -32,28 +32,33 @@ type fixture struct {
 	text string
 }
 
-var fix *fixture
+// fixtures are the models of each synth shape the tests use (made once).
+var fixtures = map[string]*fixture{}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if fix != nil {
-		fix.m.Close()
-		os.RemoveAll(fix.dir)
+	for _, f := range fixtures {
+		f.m.Close()
+		os.RemoveAll(f.dir)
 	}
 	os.Exit(code)
 }
 
-func getFixture(t *testing.T) *fixture {
+// getFixture returns the fixture of the "tiny" (llama) shape.
+func getFixture(t *testing.T) *fixture { return shapeFixture(t, "tiny") }
+
+// shapeFixture returns the fixture of a synth shape.
+func shapeFixture(t *testing.T, shape string) *fixture {
 	t.Helper()
-	if fix != nil {
-		return fix
+	if f := fixtures[shape]; f != nil {
+		return f
 	}
 	dir, err := os.MkdirTemp("", "attack-test-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{dir: dir, orig: filepath.Join(dir, "tiny.gguf"), text: randomText(6000)}
-	if err := synth.Write(f.orig, synth.Shapes["tiny"], synth.Options{Type: tensor.F32, Seed: 3}); err != nil {
+	f := &fixture{dir: dir, orig: filepath.Join(dir, shape+".gguf"), text: randomText(6000)}
+	if err := synth.Write(f.orig, synth.Shapes[shape], synth.Options{Type: tensor.F32, Seed: 3}); err != nil {
 		t.Fatal(err)
 	}
 	if f.m, err = model.Open(f.orig, model.Options{}); err != nil {
@@ -64,7 +69,7 @@ func getFixture(t *testing.T) *fixture {
 	if f.cal, err = calib.Collect(context.Background(), f.m, pool, f.text, calib.Options{Tokens: 600, Samples: 64}); err != nil {
 		t.Fatal(err)
 	}
-	fix = f
+	fixtures[shape] = f
 	return f
 }
 
@@ -81,10 +86,16 @@ func randomText(n int) string {
 	return b.String()
 }
 
-// makeRelease writes a release of the fixture with opt and opens it.
+// makeRelease writes a release of the "tiny" fixture with opt and opens it.
 func makeRelease(t *testing.T, opt release.Options) *model.Model {
 	t.Helper()
-	f := getFixture(t)
+	return makeShapeRelease(t, "tiny", opt)
+}
+
+// makeShapeRelease writes a release of a shape's fixture with opt and opens it.
+func makeShapeRelease(t *testing.T, shape string, opt release.Options) *model.Model {
+	t.Helper()
+	f := shapeFixture(t, shape)
 	if opt.Seed == nil {
 		s := uint64(11)
 		opt.Seed = &s
@@ -110,7 +121,12 @@ func makeRelease(t *testing.T, opt release.Options) *model.Model {
 
 func score(t *testing.T, rel *model.Model, rec *Recovery) Score {
 	t.Helper()
-	tr, err := NewTruth(getFixture(t).m, rel)
+	return scoreAgainst(t, getFixture(t).m, rel, rec)
+}
+
+func scoreAgainst(t *testing.T, orig, rel *model.Model, rec *Recovery) Score {
+	t.Helper()
+	tr, err := NewTruth(orig, rel)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,8 +206,8 @@ func TestFunctionFit(t *testing.T) {
 			p *= tc.s
 		}
 		center := tc.s * tc.c
-		f := formulaFit(cols, "chebyshev", center, tc.h, tc.s)
-		hp, hm := functionFit(cols, "chebyshev", center, tc.h, 1), functionFit(cols, "chebyshev", center, tc.h, -1)
+		f := formulaFit(cols, series.SiLU, "chebyshev", center, tc.h, tc.s)
+		hp, hm := functionFit(cols, series.SiLU, "chebyshev", center, tc.h, 1), functionFit(cols, series.SiLU, "chebyshev", center, tc.h, -1)
 		got, other := hp, hm
 		if tc.s < 0 {
 			got, other = hm, hp

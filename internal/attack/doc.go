@@ -20,7 +20,14 @@
 //
 // [Run] runs a selection of them and writes a report (report.md,
 // results.json, plots) and the algebraically recovered model as a plain GGUF
-// file ([WriteRecovered]) that any llama runtime loads. [Truth] scores a
-// recovery against the original: it maps each release channel to the
-// original channel whose gate row equals ± the released one.
+// file ([WriteRecovered]) that any runtime of its architecture loads.
+// [Truth] scores a recovery against the original: it maps each release
+// channel to the original channel whose gate row equals ± the released one.
+//
+// The algebraic and regression attacks handle every family the runtime
+// secures: gated SiLU MLPs (llama, qwen2) and plain GELU MLPs (gpt2, phi2),
+// where the up projection and its bias play the gate's part with up factor 1.
+// The training attacks need the train package's engine, which runs the llama
+// forward pass only; for other families Run refuses them by name and skips
+// them under "all", saying why.
 package attack

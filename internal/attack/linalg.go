@@ -34,6 +34,20 @@ func vector(t *tensor.Tensor) []float64 {
 	return out
 }
 
+// values dequantizes every value of t (a bias vector of any supported type)
+// into float64.
+func values(t *tensor.Tensor) ([]float64, error) {
+	buf := make([]float32, t.Len())
+	if err := tensor.Dequantize(buf, t.Type, t.Data); err != nil {
+		return nil, fmt.Errorf("tensor %q: %w", t.Name, err)
+	}
+	out := make([]float64, len(buf))
+	for i, v := range buf {
+		out[i] = float64(v)
+	}
+	return out, nil
+}
+
 func dot(a, b []float64) float64 {
 	var s float64
 	for i, v := range a {

@@ -12,8 +12,10 @@ import (
 // WriteRecovered writes the recovered model as a plain GGUF file (atomically):
 // the release's metadata without its unswift.* keys, every tensor but the
 // TaylorMLP ones as it is, each layer's gate rows multiplied by the recovered
-// signs, and blk.L.ffn_down.weight (F32) from the recovery, in the release's
-// channel order. Any llama runtime loads it as an ordinary model.
+// signs (for a plain MLP: the up rows and up-bias entries), and
+// blk.L.ffn_down.weight (F32) from the recovery, in the release's channel
+// order (the down bias, of a plain MLP, is kept). Any runtime of the
+// architecture loads it as an ordinary model.
 func WriteRecovered(path string, rel *model.Model, rec *Recovery) error {
 	if err := checkRelease(rel); err != nil {
 		return err
@@ -50,6 +52,10 @@ func WriteRecovered(path string, rel *model.Model, rec *Recovery) error {
 		data func() ([]byte, error)
 	}
 	var jobs []job
+	gate, gateBias := "ffn_gate.weight", ""
+	if !c.Family.Gated {
+		gate, gateBias = "ffn_up.weight", "ffn_up.bias"
+	}
 	for _, t := range rel.Tensors {
 		t := t
 		var l int
@@ -72,7 +78,7 @@ func WriteRecovered(path string, rel *model.Model, rec *Recovery) error {
 				return tensor.Bytes(f), nil
 			}})
 		case "ffn_taylor_center.weight", "ffn_taylor_scale.weight", "ffn_taylor_slope.weight":
-		case "ffn_gate.weight":
+		case gate, gateBias:
 			w.AddTensorInfo(t.Name, t.Type, t.Shape...)
 			jobs = append(jobs, job{t.Name, func() ([]byte, error) { return unflip(t, lr.Sign) }})
 		default:
@@ -95,10 +101,17 @@ func WriteRecovered(path string, rel *model.Model, rec *Recovery) error {
 	return w.Close()
 }
 
-// unflip returns a copy of a gate matrix with row k negated where sign[k] < 0.
+// unflip returns a copy of a gate matrix with row k negated where sign[k] < 0,
+// or of a gate bias with entry k negated.
 func unflip(t *tensor.Tensor, sign []float64) ([]byte, error) {
 	out := append([]byte(nil), t.Data...)
 	rb := t.RowBytes()
+	if len(t.Shape) == 1 {
+		var err error
+		if rb, err = t.Type.Bytes(1); err != nil {
+			return nil, fmt.Errorf("cannot negate entries of a %s vector", t.Type)
+		}
+	}
 	for k, s := range sign {
 		if s >= 0 {
 			continue

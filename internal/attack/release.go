@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/unswift/unswift/internal/model"
+	"github.com/unswift/unswift/internal/series"
 	"github.com/unswift/unswift/internal/tensor"
 )
 
@@ -17,17 +18,18 @@ var ErrNotRelease = errors.New("not an unswift TaylorMLP release")
 type layerData struct {
 	l           int
 	dim, hidden int
-	e           int       // expanded channels
-	plain       int       // padded plain columns
-	tailRule    string    // chebyshev: "none", "linear" or "exact"
-	tail        int       // tail block columns (linear: one block, exact: two)
-	term        int       // padded columns of one order's block
-	cols        int       // row length of theta
-	theta       []float64 // dim × cols: [W_plain | pad | tail | Θ_0 | … | Θ_N]
-	center      []float64 // e released expansion points / interval centres (sign-perturbed)
-	invH        []float64 // chebyshev: e released 1/h
-	slopeLo     []float64 // linear tail: act' at the released low edge
-	slopeHi     []float64 // linear tail: act' at the released high edge
+	act         series.Activation // the MLP activation
+	e           int               // expanded channels
+	plain       int               // padded plain columns
+	tailRule    string            // chebyshev: "none", "linear" or "exact"
+	tail        int               // tail block columns (linear: one block, exact: two)
+	term        int               // padded columns of one order's block
+	cols        int               // row length of theta
+	theta       []float64         // dim × cols: [W_plain | pad | tail | Θ_0 | … | Θ_N]
+	center      []float64         // e released expansion points / interval centres (sign-perturbed)
+	invH        []float64         // chebyshev: e released 1/h
+	slopeLo     []float64         // linear tail: act' at the released low edge
+	slopeHi     []float64         // linear tail: act' at the released high edge
 }
 
 // checkRelease verifies that rel is a release this package can attack.
@@ -39,8 +41,10 @@ func checkRelease(rel *model.Model) error {
 		return fmt.Errorf("%s: %w (a plain model: its down projections are in the file as they are)", rel.Path, ErrNotRelease)
 	}
 	t := rel.Taylor
-	if t.Activation != "silu" {
-		return fmt.Errorf("%s: activation %q is not supported (silu)", rel.Path, t.Activation)
+	// Every activation the runtime knows (SiLU, GELU, GELU-tanh) is x/2 plus
+	// an even function, so act(−x) = act(x) − x: what the attacks rely on.
+	if a, err := series.ParseActivation(t.Activation); err != nil || a != rel.Config.Family.Act {
+		return fmt.Errorf("%s: activation %q is not supported (the %s architecture uses %s)", rel.Path, t.Activation, rel.Config.Arch, rel.Config.Family.Act)
 	}
 	switch {
 	case t.Basis == "taylor":
@@ -67,7 +71,7 @@ func (d *layerData) column(c int, dst []float64) {
 func readLayer(rel *model.Model, l int) (*layerData, error) {
 	t, c := rel.Taylor, &rel.Config
 	ly := &rel.Weights.Layers[l]
-	d := &layerData{l: l, dim: c.Dim, hidden: c.Hidden, e: t.Expanded[l],
+	d := &layerData{l: l, dim: c.Dim, hidden: c.Hidden, act: c.Family.Act, e: t.Expanded[l],
 		plain: t.PlainCols(l, c.Hidden), tailRule: t.Tail, tail: t.TailCols(l), term: t.TermCols(l)}
 	d.cols = t.Cols(l, c.Hidden, t.Order)
 	if ly.Taylor.Cols() != d.cols || ly.Taylor.Rows() != d.dim {
@@ -142,4 +146,15 @@ func coefEps(t tensor.DType) float64 {
 		return 0x1p-8
 	}
 	return 0x1p-24
+}
+
+// gateOf returns layer l's released gate matrix and its bias (nil if none):
+// ffn_gate of a gated MLP, ffn_up and ffn_up.bias of a plain one, whose up
+// projection plays the gate's part (its up factor is 1).
+func gateOf(m *model.Model, l int) (w, b *tensor.Tensor) {
+	ly := &m.Weights.Layers[l]
+	if m.Config.Family.Gated {
+		return ly.Gate, nil
+	}
+	return ly.Up, ly.UpB
 }

@@ -166,8 +166,12 @@ func writeReport(w io.Writer, res *Results, plots []string) {
 	if ri.Tail != "" {
 		tail = ", tail " + ri.Tail
 	}
-	p("Release: basis %s%s, order N = %d, %d layers, dim %d, d_ff %d, expanded channels per layer %v (%.1f%% of all).\n",
-		ri.Basis, tail, ri.Order, ri.Layers, ri.Dim, ri.Hidden, ri.Expanded, 100*ri.Share)
+	arch := ""
+	if ri.Arch != "" {
+		arch = fmt.Sprintf("%s (%s), ", ri.Arch, ri.Family)
+	}
+	p("Release: %sbasis %s%s, order N = %d, %d layers, dim %d, d_ff %d, expanded channels per layer %v (%.1f%% of all).\n",
+		arch, ri.Basis, tail, ri.Order, ri.Layers, ri.Dim, ri.Hidden, ri.Expanded, 100*ri.Share)
 	if res.Original != "" {
 		p("Original (used only to score): %s.", filepath.Base(res.Original))
 	} else {
@@ -228,12 +232,20 @@ func writeReport(w io.Writer, res *Results, plots []string) {
 	if r := res.Regression; r != nil {
 		p("\n## Regression recovery (the release's behaviour on public text)\n\n")
 		p("Run the release on M tokens, read each layer's MLP input and output, and solve the down projection by least squares ")
-		p("on the features act(g')⊙u and g'⊙u of the released gate g' (which makes the secret sign a linear unknown). ")
+		if strings.Contains(ri.Family, "plain") {
+			p("on the features act(g') of the released gate g' = V'x + b' (the up projection of the plain MLP) and the input x with a constant; ")
+			p("the secret signs are then the least-squares solution of the linear part = −W·diag([s < 0])·[V' | b']. ")
+		} else {
+			p("on the features act(g')⊙u and g'⊙u of the released gate g' (which makes the secret sign a linear unknown). ")
+		}
 		p("%d unknowns per output in the widest layer; %.1f s for all points.\n\n", r.Unknowns, r.Seconds)
 		p("| tokens M | relative error | signs right | columns within %.0e | KL to original | top-1 agreement |\n|---|---|---|---|---|---|\n", ColumnTolerance)
 		for _, pt := range r.Points {
 			p("| %d | %s | %s | %s | %s | %s |\n", pt.Tokens, num(pt.RelativeError, "%.3g"), pct(pt.SignAccuracy), pct(pt.FractionRecovered),
 				num(pt.KLToOriginal, "%.3g"), num(pt.Top1Agreement, "%.4f"))
+		}
+		for _, n := range r.Notes {
+			p("\nNote: %s.\n", n)
 		}
 		if contains(plots, "regression.svg") {
 			p("\n![regression error vs tokens](regression.svg)\n")

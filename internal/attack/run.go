@@ -16,6 +16,7 @@ import (
 	"github.com/unswift/unswift/internal/eval"
 	"github.com/unswift/unswift/internal/kernel"
 	"github.com/unswift/unswift/internal/model"
+	"github.com/unswift/unswift/internal/train"
 )
 
 // Kinds lists the attacks Run knows, in the order "all" runs them.
@@ -42,6 +43,8 @@ type Config struct {
 	TaskItems  int    // HellaSwag items scored (default 200)
 	Command    string // the command line, recorded in the report
 	Log        io.Writer
+
+	named []string // the kinds asked for by name (not through "all")
 }
 
 // Results is what results.json holds.
@@ -59,6 +62,7 @@ type Results struct {
 	Finetune    []TrainPoint      `json:"finetune,omitempty"`
 	Distill     []TrainPoint      `json:"distill,omitempty"`
 	Training    *TrainingInfo     `json:"training,omitempty"`
+	NotRun      map[string]string `json:"not_run,omitempty"` // attacks of --kind all skipped for this release, and why
 	Notes       []string          `json:"notes,omitempty"`
 	Seconds     float64           `json:"seconds"`
 }
@@ -66,6 +70,8 @@ type Results struct {
 // ReleaseInfo describes the attacked release.
 type ReleaseInfo struct {
 	Path     string  `json:"path"`
+	Arch     string  `json:"arch"`   // GGUF general.architecture
+	Family   string  `json:"family"` // its forward pass, as model.Family describes it
 	Order    int     `json:"order"`
 	Basis    string  `json:"basis"`
 	Tail     string  `json:"tail,omitempty"`
@@ -112,9 +118,10 @@ type AlgebraicLayer struct {
 
 // RegressionResult is the regression attack's error against the number of tokens.
 type RegressionResult struct {
-	Unknowns int               `json:"unknowns_per_output"` // 2E for the layer with the most expanded channels
+	Unknowns int               `json:"unknowns_per_output"` // 2E (plain MLP: E + dim + 1), E the most expanded channels of a layer
 	Points   []RegressionPoint `json:"points"`
 	Seconds  float64           `json:"seconds"`
+	Notes    []string          `json:"notes,omitempty"` // what limits the solution at the largest token count
 }
 
 // RegressionPoint is one token count of RegressionResult.
@@ -152,6 +159,28 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	}
 	res := &Results{Command: cfg.Command, Release: releaseInfo(rel), Original: cfg.Original, Data: cfg.Data,
 		ReleaseKL: eval.Num(math.NaN()), ReleaseTop1: eval.Num(math.NaN())}
+	if err := train.Supports(rel); err != nil {
+		// The training engine runs the llama forward pass only: refuse a
+		// training attack asked for by name, skip one that "all" brought in.
+		var kinds []string
+		for _, k := range cfg.Kinds {
+			if k != "finetune" && k != "distill" {
+				kinds = append(kinds, k)
+				continue
+			}
+			why := fmt.Sprintf("the fine-tuning attacks support gated SiLU (llama) models only, and this release is a %s model (%v)", rel.Config.Arch, err)
+			if slices.Contains(cfg.named, k) {
+				return nil, fmt.Errorf("%s attack: %s", k, why)
+			}
+			if res.NotRun == nil {
+				res.NotRun = map[string]string{}
+			}
+			res.NotRun[k] = why
+			res.Notes = append(res.Notes, fmt.Sprintf("the %s attack was not run: %s", k, why))
+			logf("%s: not run: %s", k, why)
+		}
+		cfg.Kinds = kinds
+	}
 	if rel.Taylor.Order == 0 {
 		res.Notes = append(res.Notes, "the release has order N = 0: only Θ_0 = W·b_0 is in the file")
 	}
@@ -265,6 +294,7 @@ func (cfg *Config) defaults() error {
 			kinds = append(kinds, Kinds...)
 		case slices.Contains(Kinds, k):
 			kinds = append(kinds, k)
+			cfg.named = append(cfg.named, k)
 		default:
 			return fmt.Errorf("unknown attack %q (%s or all)", k, strings.Join(Kinds, ", "))
 		}
@@ -309,7 +339,7 @@ func (cfg *Config) defaults() error {
 
 func releaseInfo(rel *model.Model) ReleaseInfo {
 	t, c := rel.Taylor, &rel.Config
-	ri := ReleaseInfo{Path: rel.Path, Order: t.Order, Basis: t.Basis, Tail: t.Tail, Layers: c.Layers, Dim: c.Dim, Hidden: c.Hidden, Expanded: t.Expanded}
+	ri := ReleaseInfo{Path: rel.Path, Arch: c.Arch, Family: c.Family.String(), Order: t.Order, Basis: t.Basis, Tail: t.Tail, Layers: c.Layers, Dim: c.Dim, Hidden: c.Hidden, Expanded: t.Expanded}
 	for _, e := range t.Expanded {
 		ri.Share += float64(e)
 	}
@@ -406,13 +436,14 @@ func runRegression(ctx context.Context, cfg Config, rel *model.Model, truth *Tru
 	if err != nil {
 		return nil, err
 	}
-	rr := &RegressionResult{Unknowns: 2 * maxExpanded(rel)}
+	rr := &RegressionResult{Unknowns: unknowns(rel)}
 	tmp, err := os.MkdirTemp(cfg.Out, ".regression-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
 	nan := eval.Num(math.NaN())
+	rr.Notes = recs[len(recs)-1].Notes
 	for i, rec := range recs {
 		p := RegressionPoint{Tokens: pts[i], RelativeError: nan, SignAccuracy: nan, FractionRecovered: nan, KLToOriginal: nan, Top1Agreement: nan}
 		if truth != nil {

@@ -19,7 +19,8 @@ type Truth struct {
 }
 
 // NewTruth maps every release channel to the original channel whose gate row
-// equals ± the released gate row.
+// equals ± the released gate row (the up row for a plain MLP, whose up
+// projection plays the gate's part).
 func NewTruth(orig, rel *model.Model) (*Truth, error) {
 	if err := checkRelease(rel); err != nil {
 		return nil, err
@@ -32,13 +33,18 @@ func NewTruth(orig, rel *model.Model) (*Truth, error) {
 		return nil, fmt.Errorf("original %s (dim %d, hidden %d, %d layers) does not have the release's shape (dim %d, hidden %d, %d layers)",
 			orig.Path, oc.Dim, oc.Hidden, oc.Layers, rc.Dim, rc.Hidden, rc.Layers)
 	}
+	if oc.Arch != rc.Arch {
+		return nil, fmt.Errorf("original %s is a %s model, the release %s", orig.Path, oc.Arch, rc.Arch)
+	}
 	tr := &Truth{dim: oc.Dim}
 	for l := range orig.Weights.Layers {
-		og, err := matrix(orig.Weights.Layers[l].Gate)
+		ogt, _ := gateOf(orig, l)
+		rgt, _ := gateOf(rel, l)
+		og, err := matrix(ogt)
 		if err != nil {
 			return nil, err
 		}
-		rg, err := matrix(rel.Weights.Layers[l].Gate)
+		rg, err := matrix(rgt)
 		if err != nil {
 			return nil, err
 		}

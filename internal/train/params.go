@@ -6,7 +6,9 @@
 //
 // A [Params] holds trainable float32 copies of a model's weights, made by
 // [FromModel] from a plain model or from a TaylorMLP release (whose withheld
-// down-projection columns start at zero). A [Trainer] runs mini-batches of
+// down-projection columns start at zero); [Supports] says whether a model is
+// one the engine runs (other families — LayerNorm, biases, plain GELU MLPs,
+// learned or rotate-half positions, parallel blocks — are refused). A [Trainer] runs mini-batches of
 // token sequences through a teacher-forced forward pass, back-propagates a
 // next-token cross-entropy or a distillation KL loss, and updates the
 // trainable parameters with AdamW, gradient clipping and a warm-up + cosine
@@ -299,8 +301,32 @@ func initRandom[F Float](rng *rand.Rand, w []F, shape []int, std float64) {
 	}
 }
 
+// Supports reports whether the engine implements m's forward pass: the
+// llama family (RMSNorm, gated SiLU MLP, RoPE on consecutive pairs) without
+// bias vectors. It returns an error naming what differs otherwise.
+func Supports(m *model.Model) error {
+	c := &m.Config
+	if c.Family != model.Families["llama"] {
+		return fmt.Errorf("train: the engine implements the llama architecture only (%s); architecture %s has %s",
+			model.Families["llama"], c.Arch, c.Family)
+	}
+	w := &m.Weights
+	if w.PositionEmbd != nil || w.OutputNormB != nil || w.OutputB != nil {
+		return fmt.Errorf("train: %s has position embeddings or output biases, which the engine does not implement", c.Arch)
+	}
+	for l, ly := range w.Layers {
+		for _, b := range []*tensor.Tensor{ly.AttnNormB, ly.QB, ly.KB, ly.VB, ly.OB, ly.FFNNormB, ly.UpB, ly.DownB} {
+			if b != nil {
+				return fmt.Errorf("train: layer %d has bias %s, which the engine does not implement", l, b.Name)
+			}
+		}
+	}
+	return nil
+}
+
 // FromModel copies m's weights, dequantized to float32, into a new
-// parameter set with every tensor frozen (see SetTrainable).
+// parameter set with every tensor frozen (see SetTrainable). It fails for a
+// model the engine cannot run (see Supports).
 //
 // m may be a TaylorMLP release: its layers lack ffn_down, so each Down
 // starts at zero except the columns of the channels the release keeps plain,
@@ -308,6 +334,9 @@ func initRandom[F Float](rng *rand.Rand, w []F, shape []int, std float64) {
 // how many leading (expanded) channels were absent. Gate and up rows are in
 // the release's channel order (with its sign perturbation), as released.
 func FromModel(m *model.Model) (*Params, error) {
+	if err := Supports(m); err != nil {
+		return nil, err
+	}
 	w := &m.Weights
 	p, err := NewParamSet[float32](m.Config, w.Output != nil)
 	if err != nil {
