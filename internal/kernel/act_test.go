@@ -197,7 +197,7 @@ type attnCase struct{ n, hs, stride, off int }
 func attnCases() []attnCase {
 	var l []attnCase
 	for _, n := range []int{1, 2, 7, 8, 9, 16, 17, 63, 64, 65, 130} {
-		for _, hs := range []int{1, 5, 8, 16, 24, 64} {
+		for _, hs := range []int{1, 5, 8, 16, 24, 64, 72, 128} {
 			l = append(l, attnCase{n, hs, hs, 0}, attnCase{n, hs, 4*hs + 3, 2 * hs})
 		}
 	}

@@ -84,6 +84,12 @@ func matvecQ8F32AVX2(out *float32, w *byte, stride int, x *float32, k, rows int)
 func gemm4x3AVX2(out *float32, ldo int, w *float32, ldw int, x *float32, ldx int, k int, acc bool, tiles int, pf *byte, pfn int)
 
 //go:noescape
+func gemm6x16AVX2(ct *float32, ldc int, w *byte, ldw int, xp *float32, xgs int, k int, acc bool, groups int, pf *byte, pfs int, pfn int, pfe int)
+
+//go:noescape
+func transpose8AVX2(dst *float32, ldd int, src *float32, lds int, rb, cb int)
+
+//go:noescape
 func deqF16AVX2(dst *float32, src *byte, n int)
 
 //go:noescape
@@ -135,7 +141,24 @@ var avx2Impl = &impl{
 	gemmR:      4,
 	gemmT:      3,
 	gemmKAlign: 8,
+	pack:       packAVX2,
 	vec:        vecAVX2,
+}
+
+// packAVX2 holds the kernels of the packed MatMul path.
+var packAVX2 = &packKernels{
+	tile: func(ct []float32, ldc int, w []byte, ldw int, xp []float32, xgs, k int, acc bool, groups int, pf []byte, pfs, pfn int) {
+		pfe := 1
+		if pfn > 0 {
+			pfe = max(1, groups*(k/16)/pfn)
+		}
+		gemm6x16AVX2(&ct[0], ldc, &w[0], ldw, &xp[0], 4*xgs, k, acc, groups, unsafe.SliceData(pf), pfs, pfn, pfe)
+	},
+	transpose: func(dst []float32, ldd int, src []float32, lds int, rb, cb int) {
+		if rb > 0 && cb > 0 {
+			transpose8AVX2(&dst[0], ldd, &src[0], lds, rb, cb)
+		}
+	},
 }
 
 // avx512Impl uses 512-bit kernels with masked tails: one-row matrix-vector
@@ -176,7 +199,8 @@ var avx512Impl = &impl{
 	gemmR:      4,
 	gemmT:      6,
 	gemmKAlign: 1,
-	vec:        vecAVX2, // 512-bit versions would not pay for such short vectors
+	pack:       packAVX2, // measured on AVX2 machines; a 512-bit tile is yet to be written
+	vec:        vecAVX2,  // 512-bit versions would not pay for such short vectors
 }
 
 // rowsAsm adapts an assembly row kernel whose length argument counts units

@@ -6,11 +6,12 @@ import (
 	"github.com/unswift/unswift/internal/tensor"
 )
 
-// Cache blocking of MatMul. A k-block of kc columns of the tile's rows of W
-// (a "slab", at most 16 KiB once decoded to f32) stays in L1 while it meets
-// every tile of tokens of the current token block; the token block (nb tokens
-// × kc columns, packed, at most 256 KiB) stays in L2 while the slabs of all
-// the thread's rows pass by.
+// The tile path of MatMul, for implementations without a packed path (see
+// gemmpack.go) and for batches too small for it. Cache blocking: a k-block of
+// kc columns of the tile's rows of W (a "slab", at most 16 KiB once decoded
+// to f32) stays in L1 while it meets every tile of tokens of the current
+// token block; the token block (nb tokens × kc columns, packed, at most
+// 256 KiB) stays in L2 while the slabs of all the thread's rows pass by.
 const (
 	gemmKC     = 1024     // columns per k-block; a multiple of every block size (256)
 	gemmXBlock = 64 << 10 // floats of x per token block (256 KiB)

@@ -102,6 +102,9 @@ type impl struct {
 	// gemmKAlign columns.
 	gemm                     gemmFunc
 	gemmR, gemmT, gemmKAlign int
+	// pack holds the kernels of the packed MatMul path, used for batches of
+	// packMinTokens tokens or more; nil where the implementation has none.
+	pack *packKernels
 	// vec holds the element-wise and attention kernels.
 	vec vecKernels
 }

@@ -155,11 +155,25 @@ type matmulTask struct {
 	kd     kind
 }
 
-// units is the number of row tiles the product is split into.
+// unit is the number of rows of a unit of work of the product.
+func (m *matmulTask) unit() int {
+	if usePacked(m.n) {
+		return packUnit
+	}
+	return cur.gemmR
+}
+
+// units is the number of units of work the product is split into.
 func (m *matmulTask) units() int {
-	return (m.rows + cur.gemmR - 1) / cur.gemmR
+	return (m.rows + m.unit() - 1) / m.unit()
 }
 
 func (m *matmulTask) run(p *Pool, id, lo, hi int) {
-	m.runTiles(p, id, lo*cur.gemmR, min(hi*cur.gemmR, m.rows))
+	u := m.unit()
+	r0, r1 := lo*u, min(hi*u, m.rows)
+	if usePacked(m.n) {
+		m.runPacked(p, id, r0, r1, cur.pack)
+		return
+	}
+	m.runTiles(p, id, r0, r1)
 }

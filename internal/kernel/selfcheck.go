@@ -135,5 +135,42 @@ func selfCheck(im *impl) error {
 			}
 		}
 	}
+	if im.pack != nil {
+		return checkPack(im, vec, near)
+	}
+	return nil
+}
+
+// checkPack compares the packed path's kernels of im with plain loops (part
+// of selfCheck).
+func checkPack(im *impl, vec func(int) []float32, near func(a, b, mag float32) bool) error {
+	const k, groups, ldc = 37, 2, 2*packT + 1
+	w, xp := vec(packR*k), vec(groups*packT*k)
+	got := vec(packR * ldc)
+	want := append([]float32(nil), got...)
+	im.pack.tile(got, ldc, floatBytes(w), 4*k, xp, packT*k, k, true, groups, nil, 0, 0)
+	for i := 0; i < packR; i++ {
+		for j := 0; j < groups*packT; j++ {
+			g, t := j/packT, j%packT
+			for c := 0; c < k; c++ {
+				want[i*ldc+j] += w[i*k+c] * xp[g*packT*k+c*packT+t]
+			}
+		}
+	}
+	for i := range got {
+		if !near(got[i], want[i], k) {
+			return fmt.Errorf("%s packed tile: element %d = %v, want %v", im.name, i, got[i], want[i])
+		}
+	}
+	const lds, ldd = 27, 21
+	src, dst := vec(16*lds), make([]float32, 24*ldd)
+	im.pack.transpose(dst, ldd, src, lds, 2, 3)
+	for j := 0; j < 24; j++ {
+		for i := 0; i < 16; i++ {
+			if dst[j*ldd+i] != src[i*lds+j] {
+				return fmt.Errorf("%s transpose: element %d,%d = %v, want %v", im.name, j, i, dst[j*ldd+i], src[i*lds+j])
+			}
+		}
+	}
 	return nil
 }

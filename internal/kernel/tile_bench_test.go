@@ -56,3 +56,20 @@ func BenchmarkRowsL1(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPackTile runs the packed path's tile kernel alone on L1-resident
+// data (k columns of 6 rows and 16 tokens): the ceiling of that path.
+func BenchmarkPackTile(b *testing.B) {
+	for _, im := range impls() {
+		if im.pack == nil {
+			continue
+		}
+		for _, k := range []int{256, 512} {
+			w, x, ct := benchVec(packR*k), benchVec(packT*k), make([]float32, packR*packT)
+			wb := floatBytes(w)
+			b.Run(fmt.Sprintf("%s/k%d", im.name, k), func(b *testing.B) {
+				measure(b, 0, 2*float64(packR*packT*k), func() { im.pack.tile(ct, packT, wb, 4*k, x, packT*k, k, true, 1, nil, 0, 0) })
+			})
+		}
+	}
+}
