@@ -27,7 +27,8 @@
 // The algebraic and regression attacks handle every family the runtime
 // secures: gated SiLU MLPs (llama, qwen2) and plain GELU MLPs (gpt2, phi2),
 // where the up projection and its bias play the gate's part with up factor 1.
-// The training attacks need the train package's engine, which runs the llama
-// forward pass only; for other families Run refuses them by name and skips
-// them under "all", saying why.
+// The training attacks run on the train package's engine, which implements
+// the same families (biases, LayerNorm, learned or rotate-half positions and
+// parallel blocks included); for a model it does not run (train.Supports)
+// Run refuses them by name and skips them under "all", saying why.
 package attack

@@ -160,15 +160,16 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	res := &Results{Command: cfg.Command, Release: releaseInfo(rel), Original: cfg.Original, Data: cfg.Data,
 		ReleaseKL: eval.Num(math.NaN()), ReleaseTop1: eval.Num(math.NaN())}
 	if err := train.Supports(rel); err != nil {
-		// The training engine runs the llama forward pass only: refuse a
-		// training attack asked for by name, skip one that "all" brought in.
+		// The training engine does not run this release's forward pass:
+		// refuse a training attack asked for by name, skip one that "all"
+		// brought in.
 		var kinds []string
 		for _, k := range cfg.Kinds {
 			if k != "finetune" && k != "distill" {
 				kinds = append(kinds, k)
 				continue
 			}
-			why := fmt.Sprintf("the fine-tuning attacks support gated SiLU (llama) models only, and this release is a %s model (%v)", rel.Config.Arch, err)
+			why := fmt.Sprintf("the training engine does not run this %s release (%v)", rel.Config.Arch, err)
 			if slices.Contains(cfg.named, k) {
 				return nil, fmt.Errorf("%s attack: %s", k, why)
 			}

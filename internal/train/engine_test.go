@@ -10,15 +10,35 @@ import (
 	"github.com/unswift/unswift/internal/model"
 )
 
-// tinyConfig is the whole-model gradient check's model: 2 layers, grouped-
-// query attention (4 heads, 2 key/value heads of 4 values), vocabulary 20.
+// tinyConfig is the whole-model gradient check's llama model: 2 layers,
+// grouped-query attention (4 heads, 2 key/value heads of 4 values), partial
+// rotary on every dimension of a head, vocabulary 20.
 func tinyConfig() model.Config {
-	return model.Config{Arch: "llama", Dim: 16, Hidden: 24, Layers: 2, Heads: 4, KVHeads: 2,
+	return model.Config{Arch: "llama", Family: model.Families["llama"], Dim: 16, Hidden: 24, Layers: 2, Heads: 4, KVHeads: 2,
 		Vocab: 20, Context: 16, RopeBase: 10000, RopeDim: 4, NormEps: 1e-5}
 }
 
-// randomSet makes a parameter set of c with random matrices (std 0.4, so
-// that no part of the network is nearly linear) and norm weights near one.
+// familyConfig is tinyConfig in the family of arch: qwen2 rotates half of
+// each head (rotate-half), phi2 too in parallel blocks, gpt2 has learned
+// positions and multi-head attention.
+func familyConfig(arch string) model.Config {
+	c := tinyConfig()
+	c.Arch, c.Family = arch, model.Families[arch]
+	switch arch {
+	case "qwen2", "phi2":
+		c.RopeDim = 2
+	case "gpt2":
+		c.KVHeads, c.RopeDim, c.RopeBase = c.Heads, 0, 0
+	}
+	return c
+}
+
+// families are the architectures the engine runs.
+var families = []string{"llama", "qwen2", "gpt2", "phi2"}
+
+// randomSet makes a parameter set of c (with its family's tensors, see
+// NewParamSet) with random matrices (std 0.4, so that no part of the network
+// is nearly linear), norm weights near one and biases near zero.
 func randomSet[F Float](t testing.TB, c model.Config, untied bool, seed uint64) *ParamSet[F] {
 	t.Helper()
 	p, err := NewParamSet[F](c, untied)
@@ -28,9 +48,12 @@ func randomSet[F Float](t testing.TB, c model.Config, untied bool, seed uint64) 
 	rng := rand.New(rand.NewPCG(seed, 99))
 	for _, q := range p.All() {
 		for i := range q.W {
-			if len(q.Shape) == 1 {
+			switch {
+			case isNormWeight(q):
 				q.W[i] = F(1 + 0.2*rng.NormFloat64())
-			} else {
+			case len(q.Shape) == 1:
+				q.W[i] = F(0.2 * rng.NormFloat64())
+			default:
 				q.W[i] = F(0.4 * rng.NormFloat64())
 			}
 		}
@@ -81,157 +104,201 @@ func modelLoss(e *engine[float64], batch [][]int, teacher []float64, grad bool) 
 }
 
 // TestGradWholeModel checks the gradient of the whole forward pass with
-// respect to sampled coordinates of every tensor, for both losses, with tied
-// and untied classifiers.
+// respect to sampled coordinates of every tensor, for each family, both
+// losses, with tied and untied classifiers.
 func TestGradWholeModel(t *testing.T) {
 	pool := kernel.NewPool(2)
 	defer pool.Close()
-	for _, tc := range []struct {
-		untied, kl bool
-	}{{false, false}, {true, false}, {false, true}, {true, true}} {
-		name := fmt.Sprintf("untied=%v kl=%v", tc.untied, tc.kl)
-		t.Run(name, func(t *testing.T) {
-			c := tinyConfig()
-			p := randomSet[float64](t, c, tc.untied, 1)
-			if err := p.SetTrainable(All); err != nil {
-				t.Fatal(err)
-			}
-			e := newEngine(p, pool)
-			rng := rand.New(rand.NewPCG(3, 4))
-			const B, T = 2, 5
-			var teacher []float64
-			L := T + 1
-			if tc.kl {
-				L = T
-				teacher = randVec(rng, B*T*c.Vocab, 2)
-			}
-			batch := randomTokens(rng, B, L, c.Vocab)
-			modelLoss(e, batch, teacher, true)
-			worst := 0.0
-			for _, q := range p.All() {
-				// four random coordinates, plus every coordinate of small tensors
-				idx := []int{}
-				if len(q.W) <= 16 {
-					for i := range q.W {
-						idx = append(idx, i)
+	for _, arch := range families {
+		for _, tc := range []struct {
+			untied, kl bool
+		}{{false, false}, {true, false}, {false, true}, {true, true}} {
+			name := fmt.Sprintf("%s untied=%v kl=%v", arch, tc.untied, tc.kl)
+			t.Run(name, func(t *testing.T) {
+				c := familyConfig(arch)
+				p := randomSet[float64](t, c, tc.untied, 1)
+				if err := p.SetTrainable(All); err != nil {
+					t.Fatal(err)
+				}
+				e := newEngine(p, pool)
+				rng := rand.New(rand.NewPCG(3, 4))
+				const B, T = 2, 5
+				var teacher []float64
+				L := T + 1
+				if tc.kl {
+					L = T
+					teacher = randVec(rng, B*T*c.Vocab, 2)
+				}
+				batch := randomTokens(rng, B, L, c.Vocab)
+				modelLoss(e, batch, teacher, true)
+				worst := 0.0
+				for _, q := range p.All() {
+					// four random coordinates, plus every coordinate of small tensors
+					idx := []int{}
+					if len(q.W) <= 16 {
+						for i := range q.W {
+							idx = append(idx, i)
+						}
+					} else {
+						for k := 0; k < 4; k++ {
+							idx = append(idx, rng.IntN(len(q.W)))
+						}
 					}
-				} else {
-					for k := 0; k < 4; k++ {
-						idx = append(idx, rng.IntN(len(q.W)))
+					switch q {
+					case p.TokenEmbd:
+						idx = append(idx, batch[0][0]*c.Dim+1) // a row that is looked up
+					case p.PositionEmbd:
+						idx = append(idx, 1, (T-1)*c.Dim+2) // positions in use
+					}
+					var an, num []float64
+					for _, i := range idx {
+						v := q.W[i]
+						q.W[i] = v + fdStep
+						lp := modelLoss(e, batch, teacher, false)
+						q.W[i] = v - fdStep
+						lm := modelLoss(e, batch, teacher, false)
+						q.W[i] = v
+						num = append(num, (lp-lm)/(2*fdStep))
+						an = append(an, q.G[i])
+					}
+					if c.Family.Rope == model.RopeNone && q.Kind() == "attn_k.bias" {
+						// Without rotation the key bias adds q·b to every
+						// score of a query: softmax ignores it.
+						for i := range an {
+							if math.Abs(an[i]) > 1e-12 || math.Abs(num[i]) > 1e-9 {
+								t.Errorf("%s: gradient %v (numeric %v), want 0", q.Name, an[i], num[i])
+							}
+						}
+						continue
+					}
+					err := relErr(an, num)
+					worst = max(worst, err)
+					if !(err <= fdTol) {
+						t.Errorf("%s: relative error %.3g > %g (analytic %v, numeric %v)", q.Name, err, fdTol, an, num)
 					}
 				}
-				if q == p.TokenEmbd {
-					idx = append(idx, batch[0][0]*c.Dim+1) // a row that is looked up
-				}
-				var an, num []float64
-				for _, i := range idx {
-					v := q.W[i]
-					q.W[i] = v + fdStep
-					lp := modelLoss(e, batch, teacher, false)
-					q.W[i] = v - fdStep
-					lm := modelLoss(e, batch, teacher, false)
-					q.W[i] = v
-					num = append(num, (lp-lm)/(2*fdStep))
-					an = append(an, q.G[i])
-				}
-				err := relErr(an, num)
-				worst = max(worst, err)
-				if !(err <= fdTol) {
-					t.Errorf("%s: relative error %.3g > %g (analytic %v, numeric %v)", q.Name, err, fdTol, an, num)
-				}
-			}
-			t.Logf("whole model (%s): worst relative error over all tensors %.2e", name, worst)
-		})
+				t.Logf("whole model (%s, %d tensors): worst relative error over all tensors %.2e", name, len(p.All()), worst)
+			})
+		}
 	}
 }
 
-// TestPartialBackward checks that training only some tensors (the backward
-// pass then stops early) gives them the same gradient as training all.
+// TestPartialBackward checks, for each family, that training only some
+// tensors (the backward pass then stops early) gives them the same gradient
+// as training all.
 func TestPartialBackward(t *testing.T) {
 	pool := kernel.NewPool(2)
 	defer pool.Close()
-	c := tinyConfig()
-	rng := rand.New(rand.NewPCG(5, 6))
-	batch := randomTokens(rng, 2, 6, c.Vocab)
-	full := randomSet[float64](t, c, true, 2)
-	full.SetTrainable(All)
-	modelLoss(newEngine(full, pool), batch, nil, true)
-	for _, sel := range []struct {
+	type selection struct {
 		name string
 		s    Selector
-	}{
-		{"ffn_down", Kinds("ffn_down")},
-		{"attn_v", Kinds("attn_v")},
-		{"output_norm", Kinds("output_norm")},
-		{"blk.1.ffn_gate.weight", func(n string) bool { return n == "blk.1.ffn_gate.weight" }},
-		{"blk.0.attn_norm.weight", func(n string) bool { return n == "blk.0.attn_norm.weight" }},
-	} {
-		part := randomSet[float64](t, c, true, 2)
-		if err := part.SetTrainable(sel.s); err != nil {
-			t.Fatal(err)
+	}
+	name := func(n string) Selector { return func(s string) bool { return s == n } }
+	for _, arch := range families {
+		c := familyConfig(arch)
+		rng := rand.New(rand.NewPCG(5, 6))
+		batch := randomTokens(rng, 2, 6, c.Vocab)
+		full := randomSet[float64](t, c, true, 2)
+		full.SetTrainable(All)
+		modelLoss(newEngine(full, pool), batch, nil, true)
+		sels := []selection{
+			{"ffn_down", Kinds("ffn_down")},
+			{"attn_v", Kinds("attn_v")},
+			{"output_norm", Kinds("output_norm")},
+			{"blk.1.ffn_up.weight", name("blk.1.ffn_up.weight")},
+			{"blk.0.attn_norm.weight", name("blk.0.attn_norm.weight")},
+			{"blk.1.attn_output.weight", name("blk.1.attn_output.weight")},
 		}
-		modelLoss(newEngine(part, pool), batch, nil, true)
-		n := 0
-		for i, q := range part.All() {
-			if !q.Trainable() {
-				continue
+		if c.Family.Gated {
+			sels = append(sels, selection{"blk.1.ffn_gate.weight", name("blk.1.ffn_gate.weight")})
+		}
+		for _, k := range []string{"blk.0.attn_norm.bias", "blk.1.attn_q.bias", "blk.0.ffn_up.bias", "blk.1.ffn_down.bias",
+			"output_norm.bias", "output.bias", "position_embd.weight", "blk.0.ffn_norm.weight"} {
+			if full.Lookup(k) != nil {
+				sels = append(sels, selection{k, name(k)})
 			}
-			n++
-			if e := relErr(q.G, full.All()[i].G); e > 1e-12 {
-				t.Errorf("%s trained alone: gradient differs from full backward by %.3g", q.Name, e)
+		}
+		for _, sel := range sels {
+			part := randomSet[float64](t, c, true, 2)
+			if err := part.SetTrainable(sel.s); err != nil {
+				t.Fatalf("%s: %s: %v", arch, sel.name, err)
+			}
+			modelLoss(newEngine(part, pool), batch, nil, true)
+			for i, q := range part.All() {
+				if !q.Trainable() {
+					continue
+				}
+				if e := relErr(q.G, full.All()[i].G); e > 1e-12 {
+					t.Errorf("%s: %s trained alone: gradient differs from full backward by %.3g", arch, q.Name, e)
+				}
 			}
 		}
-		if n == 0 {
-			t.Errorf("selector %s selected nothing", sel.name)
-		}
+		t.Logf("%s: %d selections", arch, len(sels))
 	}
 }
 
 // TestFloat32MatchesFloat64 runs the float32 engine (kernel GEMM, AVX dot
 // products, fast exp) and the float64 engine on the same weights and
-// compares losses and gradients.
+// compares losses and gradients, for each family.
 func TestFloat32MatchesFloat64(t *testing.T) {
 	pool := kernel.NewPool(2)
 	defer pool.Close()
-	c := tinyConfig()
-	c.Dim, c.Hidden, c.Heads, c.KVHeads, c.RopeDim = 64, 96, 2, 1, 32 // head size 32: the AVX paths
-	p64 := randomSet[float64](t, c, false, 3)
-	for _, q := range p64.All() {
-		if len(q.Shape) == 2 {
-			for i := range q.W {
-				q.W[i] *= 0.25
-			}
-		}
-	}
-	p64.SetTrainable(All)
-	p32 := convert[float32](p64)
 	old := linearRowBlock
 	linearRowBlock = 7 // exercise the row blocks of the classifier
 	defer func() { linearRowBlock = old }()
-	rng := rand.New(rand.NewPCG(7, 8))
-	batch := randomTokens(rng, 3, 9, c.Vocab)
-	l64 := modelLoss(newEngine(p64, pool), batch, nil, true)
+	for _, arch := range families {
+		c := familyConfig(arch)
+		c.Dim, c.Hidden, c.Heads, c.KVHeads = 64, 96, 2, 1 // head size 32: the AVX paths
+		switch c.Family.Rope {
+		case model.RopeNone:
+			c.KVHeads = 2
+		case model.RopeHalves:
+			c.RopeDim = 16
+		default:
+			c.RopeDim = 32
+		}
+		p64 := randomSet[float64](t, c, false, 3)
+		for _, q := range p64.All() {
+			if len(q.Shape) == 2 {
+				for i := range q.W {
+					q.W[i] *= 0.25
+				}
+			}
+		}
+		p64.SetTrainable(All)
+		p32 := convert[float32](p64)
+		rng := rand.New(rand.NewPCG(7, 8))
+		batch := randomTokens(rng, 3, 9, c.Vocab)
+		l64 := modelLoss(newEngine(p64, pool), batch, nil, true)
 
-	tr, err := NewTrainer(p32, pool, Options{LR: 1e-3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l32, err := tr.Grad(batch, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if math.Abs(l32-l64) > 1e-5*l64 {
-		t.Errorf("float32 loss %.8g, float64 %.8g", l32, l64)
-	}
-	for i, q := range p64.All() {
-		g32 := p32.All()[i].G
-		a := make([]float64, len(g32))
-		for j, v := range g32 {
-			a[j] = float64(v)
+		tr, err := NewTrainer(p32, pool, Options{LR: 1e-3})
+		if err != nil {
+			t.Fatal(err)
 		}
-		if e := relErr(a, q.G); e > 1e-4 {
-			t.Errorf("%s: float32 gradient differs from float64 by %.3g", q.Name, e)
+		l32, err := tr.Grad(batch, nil)
+		if err != nil {
+			t.Fatal(err)
 		}
+		if math.Abs(l32-l64) > 1e-5*l64 {
+			t.Errorf("%s: float32 loss %.8g, float64 %.8g", arch, l32, l64)
+		}
+		worst := 0.0
+		for i, q := range p64.All() {
+			g32 := p32.All()[i].G
+			a := make([]float64, len(g32))
+			for j, v := range g32 {
+				a[j] = float64(v)
+			}
+			if arch == "gpt2" && q.Kind() == "attn_k.bias" {
+				continue // zero up to rounding (see TestGradWholeModel)
+			}
+			e := relErr(a, q.G)
+			worst = max(worst, e)
+			if e > 1e-4 {
+				t.Errorf("%s: %s: float32 gradient differs from float64 by %.3g", arch, q.Name, e)
+			}
+		}
+		t.Logf("%s: loss %.8g (float32) %.8g (float64); gradients differ by at most %.2e", arch, l32, l64, worst)
 	}
 }
 
@@ -280,8 +347,12 @@ func TestGradReset(t *testing.T) {
 // convert copies a parameter set to another element type; gradients are
 // allocated for the tensors trainable in src.
 func convert[G, F Float](src *ParamSet[F]) *ParamSet[G] {
-	dst, _ := NewParamSet[G](src.Config, src.Output != nil)
+	dst, err := newParamSet[G](src.Config, func(name string) bool { return src.Lookup(name) != nil })
+	if err != nil {
+		panic(err)
+	}
 	dst.Withheld = append([]int(nil), src.Withheld...)
+	dst.RopeFreqs = src.RopeFreqs
 	d, s := dst.All(), src.All()
 	for i := range s {
 		for j, v := range s[i].W {

@@ -34,15 +34,24 @@ func WriteGGUF(path string, m *model.Model, p *Params) error {
 	} else if err := model.AddGGUFMetadata(w, m); err != nil {
 		return fmt.Errorf("train: writing %s: %w", path, err)
 	}
-	ps := p.All()
-	for _, t := range ps {
+	type blob struct {
+		name string
+		data []float32
+	}
+	var blobs []blob
+	for _, t := range p.All() {
 		w.AddTensorInfo(t.Name, tensor.F32, t.Shape...)
+		blobs = append(blobs, blob{t.Name, t.W})
+	}
+	if f := p.RopeFreqs; f != nil {
+		w.AddTensorInfo(ropeFreqsName, tensor.F32, len(f))
+		blobs = append(blobs, blob{ropeFreqsName, f})
 	}
 	if err := w.WriteHeader(); err != nil {
 		return fmt.Errorf("train: writing %s: %w", path, err)
 	}
-	for _, t := range ps {
-		if err := w.WriteTensorData(t.Name, tensor.Bytes(t.W)); err != nil {
+	for _, b := range blobs {
+		if err := w.WriteTensorData(b.name, tensor.Bytes(b.data)); err != nil {
 			return fmt.Errorf("train: writing %s: %w", path, err)
 		}
 	}
@@ -52,8 +61,17 @@ func WriteGGUF(path string, m *model.Model, p *Params) error {
 	return nil
 }
 
+// ropeFreqsName is the GGUF name of the RoPE frequency divisors.
+const ropeFreqsName = "rope_freqs.weight"
+
 // sameShape reports whether two configs describe the same architecture.
 func sameShape(a, b *model.Config) error {
+	if a.Family != b.Family {
+		return fmt.Errorf("parameter family (%s: %s) differs from the model's (%s: %s)", b.Arch, b.Family, a.Arch, a.Family)
+	}
+	if a.Family.Rope == model.RopeNone && a.Context != b.Context {
+		return fmt.Errorf("parameter context %d (learned positions) differs from the model's %d", b.Context, a.Context)
+	}
 	if a.Dim != b.Dim || a.Hidden != b.Hidden || a.Layers != b.Layers || a.Heads != b.Heads ||
 		a.KVHeads != b.KVHeads || a.Vocab != b.Vocab || a.RopeDim != b.RopeDim {
 		return fmt.Errorf("parameter shape (dim %d, hidden %d, layers %d, heads %d/%d, vocab %d) differs from the model's (dim %d, hidden %d, layers %d, heads %d/%d, vocab %d)",

@@ -213,25 +213,210 @@ func TestGradLinear(t *testing.T) {
 func TestGradRoPE(t *testing.T) {
 	be := testBackend(t)
 	const b, tt, hs, heads = 2, 5, 8, 3
-	for _, ropeDim := range []int{hs, 4} { // full and partial rotary
-		rng := rand.New(rand.NewPCG(4, uint64(ropeDim)))
+	for _, tc := range []struct {
+		ropeDim int
+		halves  bool
+		factors []float32
+	}{
+		{hs, false, nil}, {4, false, nil}, // full and partial rotary on pairs
+		{hs, true, nil}, {4, true, nil}, // full and partial rotate-half
+		{hs, false, []float32{1, 2.5, 8, 40}}, // frequency divisors
+	} {
+		rng := rand.New(rand.NewPCG(4, uint64(tc.ropeDim)))
 		width := heads * hs
 		x := randVec(rng, b*tt*width, 1)
-		cos, sin := ropeTables[float64](tt, ropeDim, 10000)
+		cos, sin := ropeTables[float64](tt, tc.ropeDim, 10000, tc.factors)
 		checkOp(t, opCase{
-			name:   "rope",
+			name:   fmt.Sprintf("rope %d/%d halves=%v factors=%v", tc.ropeDim, hs, tc.halves, tc.factors != nil),
 			inputs: map[string][]float64{"x": x},
 			forward: func() []float64 {
 				y := append([]float64(nil), x...)
-				ropeFwd(be, y, cos, sin, width, hs, ropeDim, tt)
+				ropeFwd(be, y, cos, sin, width, hs, tc.ropeDim, tt, tc.halves)
 				return y
 			},
 			backward: func(dy []float64) map[string][]float64 {
-				ropeBwd(be, dy, cos, sin, width, hs, ropeDim, tt)
+				ropeBwd(be, dy, cos, sin, width, hs, tc.ropeDim, tt, tc.halves)
 				return map[string][]float64{"x": dy}
 			},
 		})
 	}
+}
+
+// TestRoPEPairing checks which values rope rotates together, independently
+// of the gradients: at position 1 with one pair frequency, rotating a head
+// whose only non-zero value is v[j] moves it to v[j+1] (pairs) or to
+// v[j+ropeDim/2] (halves), and leaves the values past ropeDim alone.
+func TestRoPEPairing(t *testing.T) {
+	be := testBackend(t)
+	const hs, ropeDim = 8, 4
+	cos, sin := ropeTables[float64](2, ropeDim, 10000, nil)
+	for _, tc := range []struct {
+		halves    bool
+		from, to  int
+		unrotated int
+	}{{false, 0, 1, 5}, {false, 2, 3, 6}, {true, 0, 2, 5}, {true, 1, 3, 7}} {
+		v := make([]float64, 2*hs) // rows: positions 0 and 1
+		v[hs+tc.from] = 1
+		v[hs+tc.unrotated] = 1
+		ropeFwd(be, v, cos, sin, hs, hs, ropeDim, 2, tc.halves)
+		i := tc.from / 2 // the pair's frequency
+		if tc.halves {
+			i = tc.from % (ropeDim / 2)
+		}
+		c, s := cos[ropeDim/2+i], sin[ropeDim/2+i]
+		if math.Abs(v[hs+tc.from]-c) > 1e-15 || math.Abs(v[hs+tc.to]-s) > 1e-15 || v[hs+tc.unrotated] != 1 {
+			t.Errorf("halves=%v: e_%d rotated to %v, want cos %v at %d and sin %v at %d", tc.halves, tc.from, v[hs:], c, tc.from, s, tc.to)
+		}
+	}
+}
+
+func TestGradLayerNorm(t *testing.T) {
+	be := testBackend(t)
+	for _, n := range []int{5, 40} { // 40 rows split over two threads
+		for _, bias := range []bool{true, false} {
+			rng := rand.New(rand.NewPCG(13, uint64(n)))
+			const dim = 12
+			x := randVec(rng, n*dim, 1)
+			for i := range x {
+				x[i] += 0.5 // a mean to remove
+			}
+			w := randVec(rng, dim, 1)
+			var b []float64
+			inputs := map[string][]float64{"x": x, "w": w}
+			if bias {
+				b = randVec(rng, dim, 1)
+				inputs["b"] = b
+			}
+			rinv, mean := make([]float64, n), make([]float64, n)
+			checkOp(t, opCase{
+				name:   fmt.Sprintf("layernorm (%d rows, bias %v)", n, bias),
+				inputs: inputs,
+				forward: func() []float64 {
+					out := make([]float64, n*dim)
+					layernormFwd(be, out, rinv, mean, x, w, b, dim, 1e-5)
+					return out
+				},
+				backward: func(dy []float64) map[string][]float64 {
+					dx, dw := make([]float64, len(x)), randVec(rng, dim, 1)
+					var db []float64
+					if bias {
+						db = randVec(rng, dim, 1) // cleared: zero flag set
+					}
+					layernormBwd(be, dx, dw, db, dy, x, w, rinv, mean, dim, true, true)
+					return map[string][]float64{"x": dx, "w": dw, "b": db}
+				},
+			})
+		}
+	}
+}
+
+// TestLayerNormValues checks layernormFwd against a direct float64
+// evaluation: zero mean and unit variance before the affine part.
+func TestLayerNormValues(t *testing.T) {
+	be := testBackend(t)
+	rng := rand.New(rand.NewPCG(14, 14))
+	const n, dim = 3, 10
+	x := randVec(rng, n*dim, 2)
+	w, b := make([]float64, dim), make([]float64, dim)
+	for j := range w {
+		w[j] = 1
+	}
+	out, rinv, mean := make([]float64, n*dim), make([]float64, n), make([]float64, n)
+	layernormFwd(be, out, rinv, mean, x, w, b, dim, 0x1p-60)
+	for i := 0; i < n; i++ {
+		var s, ss float64
+		for _, v := range out[i*dim : (i+1)*dim] {
+			s += v
+			ss += v * v
+		}
+		if math.Abs(s/dim) > 1e-14 || math.Abs(ss/dim-1) > 1e-12 {
+			t.Errorf("row %d: mean %g, variance %g after the norm", i, s/dim, ss/dim)
+		}
+	}
+}
+
+func TestGradBias(t *testing.T) {
+	be := testBackend(t)
+	for _, m := range []int{7, 600} { // 600 columns split over threads
+		rng := rand.New(rand.NewPCG(15, uint64(m)))
+		const n = 5
+		y0 := randVec(rng, n*m, 1)
+		b := randVec(rng, m, 1)
+		prior := randVec(rng, m, 1)
+		checkOp(t, opCase{
+			name:   fmt.Sprintf("bias (%d columns)", m),
+			inputs: map[string][]float64{"b": b},
+			forward: func() []float64 {
+				y := append([]float64(nil), y0...)
+				biasFwd(be, y, b)
+				return y
+			},
+			backward: func(dy []float64) map[string][]float64 {
+				db := append([]float64(nil), prior...)
+				biasBwd(be, db, dy, false) // added to what is there
+				for j := range db {
+					db[j] -= prior[j]
+				}
+				return map[string][]float64{"b": db}
+			},
+		})
+	}
+}
+
+func TestGradGELU(t *testing.T) {
+	be := testBackend(t)
+	rng := rand.New(rand.NewPCG(16, 16))
+	const n = 600 // more than a block of geluBwd's scratch
+	g := randVec(rng, n, 2)
+	checkOp(t, opCase{
+		name:   "gelu_tanh",
+		inputs: map[string][]float64{"g": g},
+		forward: func() []float64 {
+			h := make([]float64, n)
+			geluFwd(be, h, g)
+			return h
+		},
+		backward: func(dy []float64) map[string][]float64 {
+			geluBwd(be, dy, dy, g) // in place, as the engine does
+			return map[string][]float64{"g": dy}
+		},
+	})
+	// the values: ½x(1 + tanh(√(2/π)(x + 0.044715x³)))
+	h := make([]float64, n)
+	geluFwd(be, h, g)
+	for i, x := range g {
+		want := 0.5 * x * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(x+0.044715*x*x*x)))
+		if math.Abs(h[i]-want) > 1e-15*max(1, math.Abs(want)) {
+			t.Fatalf("gelu_tanh(%v) = %v, want %v", x, h[i], want)
+		}
+	}
+}
+
+func TestGradPositions(t *testing.T) {
+	be := testBackend(t)
+	rng := rand.New(rand.NewPCG(17, 17))
+	const b, tt, ctx, dim = 3, 4, 6, 5 // two positions of the table unused
+	x0 := randVec(rng, b*tt*dim, 1)
+	table := randVec(rng, ctx*dim, 1)
+	checkOp(t, opCase{
+		name:   "position embedding",
+		inputs: map[string][]float64{"table": table[:tt*dim]},
+		forward: func() []float64 {
+			x := append([]float64(nil), x0...)
+			positionFwd(be, x, table, dim, tt)
+			return x
+		},
+		backward: func(dy []float64) map[string][]float64 {
+			g := randVec(rng, ctx*dim, 1)
+			positionBwd(be, g, dy, dim, tt, true)
+			for _, v := range g[tt*dim:] {
+				if v != 0 {
+					t.Errorf("gradient of an unused position is %v", v)
+				}
+			}
+			return map[string][]float64{"table": g[:tt*dim]}
+		},
+	})
 }
 
 func TestGradAttention(t *testing.T) {

@@ -5,7 +5,7 @@ import (
 	"sync"
 )
 
-// The operations of the Llama forward pass and their backward passes. Each
+// The operations of the forward passes and their backward passes. Each
 // works on n rows (tokens) stored one after another. Backward functions add
 // the gradients of their inputs into the given buffers (+=) unless stated
 // otherwise; that accumulation is also what implements the backward pass of
@@ -124,15 +124,196 @@ func rmsnormBwd[F Float](be *backend[F], dx, dw, dout, x, w, rinv []F, dim int, 
 	})
 }
 
+// layernormFwd computes out = w ⊙ (x − μ)·r + b per row of dim values,
+// with μ the row's mean and r = 1/sqrt(var(x) + eps) (sums in float64), and
+// stores μ in mean and r in rinv. b may be nil (no bias).
+func layernormFwd[F Float](be *backend[F], out, rinv, mean, x, w, b []F, dim int, eps float64) {
+	n := len(x) / dim
+	be.parallel(n, 16, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			xi := x[i*dim : (i+1)*dim]
+			var s float64
+			for _, v := range xi {
+				s += float64(v)
+			}
+			mu := s / float64(dim)
+			var ss float64
+			for _, v := range xi {
+				d := float64(v) - mu
+				ss += d * d
+			}
+			mean[i] = F(mu)
+			rinv[i] = F(1 / math.Sqrt(ss/float64(dim)+eps))
+		}
+	})
+	layernormApply(be, out, rinv, mean, x, w, b, dim)
+}
+
+// layernormApply computes the output of layernormFwd from the stored mean
+// and rinv.
+func layernormApply[F Float](be *backend[F], out, rinv, mean, x, w, b []F, dim int) {
+	n := len(x) / dim
+	be.parallel(n, 16, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			xi, oi, r, mu := x[i*dim:(i+1)*dim], out[i*dim:(i+1)*dim], rinv[i], mean[i]
+			for j, v := range xi {
+				oi[j] = w[j] * ((v - mu) * r)
+			}
+			if b != nil {
+				for j := range oi {
+					oi[j] += b[j]
+				}
+			}
+		}
+	})
+}
+
+// layernormBwd adds to dx (when not nil), dw and db (when not nil; each
+// cleared first when its zero flag is set) the gradients of layernormFwd
+// given dout. With x̂ = (x − μ)·r and g = dout ⊙ w:
+//
+//	dw_j += Σ_rows dout_j·x̂_j,  db_j += Σ_rows dout_j
+//	dx_j += r·(g_j − mean(g) − x̂_j·mean(g ⊙ x̂))
+func layernormBwd[F Float](be *backend[F], dx, dw, db, dout, x, w, rinv, mean []F, dim int, dwZero, dbZero bool) {
+	n := len(x) / dim
+	if dw != nil && dwZero {
+		clear(dw)
+	}
+	if db != nil && dbZero {
+		clear(db)
+	}
+	var mu sync.Mutex
+	be.parallel(n, 16, func(lo, hi int) {
+		var pw, pb []float64
+		if dw != nil {
+			pw = make([]float64, dim)
+		}
+		if db != nil {
+			pb = make([]float64, dim)
+		}
+		xh := make([]float64, dim)
+		for i := lo; i < hi; i++ {
+			xi, di := x[i*dim:(i+1)*dim], dout[i*dim:(i+1)*dim]
+			r, m := float64(rinv[i]), float64(mean[i])
+			for j, v := range xi {
+				xh[j] = (float64(v) - m) * r
+			}
+			for j, d := range di {
+				if pw != nil {
+					pw[j] += float64(d) * xh[j]
+				}
+				if pb != nil {
+					pb[j] += float64(d)
+				}
+			}
+			if dx == nil {
+				continue
+			}
+			var sg, sgx float64
+			for j, d := range di {
+				g := float64(d) * float64(w[j])
+				sg += g
+				sgx += g * xh[j]
+			}
+			sg /= float64(dim)
+			sgx /= float64(dim)
+			gi := dx[i*dim : (i+1)*dim]
+			for j, d := range di {
+				gi[j] += F(r * (float64(d)*float64(w[j]) - sg - xh[j]*sgx))
+			}
+		}
+		mu.Lock()
+		for j := range pw {
+			dw[j] += F(pw[j])
+		}
+		for j := range pb {
+			db[j] += F(pb[j])
+		}
+		mu.Unlock()
+	})
+}
+
+// biasFwd adds the vector b to each row of y (m values a row).
+func biasFwd[F Float](be *backend[F], y, b []F) {
+	m := len(b)
+	be.parallel(len(y)/m, max(1, 4096/m), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			row := y[i*m : (i+1)*m]
+			for j, v := range b {
+				row[j] += v
+			}
+		}
+	})
+}
+
+// biasBwd adds to db (cleared first when zero is set) the column sums of dy
+// (rows of len(db) values): the gradient of biasFwd's b (float64 sums).
+func biasBwd[F Float](be *backend[F], db, dy []F, zero bool) {
+	m := len(db)
+	n := len(dy) / m
+	be.parallel(m, 256, func(lo, hi int) {
+		acc := make([]float64, hi-lo)
+		for i := 0; i < n; i++ {
+			for j, v := range dy[i*m+lo : i*m+hi] {
+				acc[j] += float64(v)
+			}
+		}
+		d := db[lo:hi]
+		for j, v := range acc {
+			if zero {
+				d[j] = F(v)
+			} else {
+				d[j] += F(v)
+			}
+		}
+	})
+}
+
+// positionFwd adds to each row of x (dim values) the row of the position
+// table for its position (row index mod t).
+func positionFwd[F Float](be *backend[F], x, table []F, dim, t int) {
+	n := len(x) / dim
+	be.parallel(n, 64, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			p := i % t
+			row, pos := x[i*dim:(i+1)*dim], table[p*dim:(p+1)*dim]
+			for j, v := range pos {
+				row[j] += v
+			}
+		}
+	})
+}
+
+// positionBwd adds to the gradient of the position table (cleared first
+// when zero is set) each row of dout at the row of its position.
+func positionBwd[F Float](be *backend[F], gtable, dout []F, dim, t int, zero bool) {
+	if zero {
+		clear(gtable)
+	}
+	n := len(dout) / dim
+	be.parallel(t, 1, func(lo, hi int) { // each position's row is one thread's
+		for p := lo; p < hi; p++ {
+			g := gtable[p*dim : (p+1)*dim]
+			for i := p; i < n; i += t {
+				be.axpy(1, dout[i*dim:(i+1)*dim], g)
+			}
+		}
+	})
+}
+
 // ropeTables returns the cosines and sines of the rotation angles p·freq_i
-// for positions p < t and pair i < ropeDim/2, freq_i = base^(−2i/ropeDim),
+// for positions p < t and pair i < ropeDim/2, freq_i = base^(−2i/ropeDim)
+// divided by factors[i] when factors is not nil (rope_freqs.weight),
 // computed in float64 as model.State does.
-func ropeTables[F Float](t, ropeDim int, base float64) (cos, sin []F) {
+func ropeTables[F Float](t, ropeDim int, base float64, factors []float32) (cos, sin []F) {
 	half := ropeDim / 2
 	cos, sin = make([]F, t*half), make([]F, t*half)
-	for p := 0; p < t; p++ {
-		for i := 0; i < half; i++ {
-			freq := 1 / math.Pow(base, float64(2*i)/float64(ropeDim))
+	for i := 0; i < half; i++ {
+		freq := 1 / math.Pow(base, float64(2*i)/float64(ropeDim))
+		if factors != nil {
+			freq /= float64(factors[i])
+		}
+		for p := 0; p < t; p++ {
 			a := float64(p) * freq
 			cos[p*half+i] = F(math.Cos(a))
 			sin[p*half+i] = F(math.Sin(a))
@@ -143,21 +324,27 @@ func ropeTables[F Float](t, ropeDim int, base float64) (cos, sin []F) {
 
 // ropeFwd rotates in place the first ropeDim values of every head (hs
 // values) of each row of v (width values) by the angles of the row's
-// position (row index mod t): the pair (a, b) becomes
-// (a·cos − b·sin, a·sin + b·cos).
-func ropeFwd[F Float](be *backend[F], v, cos, sin []F, width, hs, ropeDim, t int) {
-	rope(be, v, cos, sin, width, hs, ropeDim, t, 1)
+// position (row index mod t). The pairs rotated are consecutive values
+// (2i, 2i+1), or with halves set the values i and i + ropeDim/2 (rotate-half,
+// GGUF's NeoX mode): (a, b) becomes (a·cos − b·sin, a·sin + b·cos).
+func ropeFwd[F Float](be *backend[F], v, cos, sin []F, width, hs, ropeDim, t int, halves bool) {
+	rope(be, v, cos, sin, width, hs, ropeDim, t, halves, 1)
 }
 
 // ropeBwd maps in place the gradient of ropeFwd's output to that of its
 // input: the transpose of a rotation is the rotation by the opposite angle.
-func ropeBwd[F Float](be *backend[F], dv, cos, sin []F, width, hs, ropeDim, t int) {
-	rope(be, dv, cos, sin, width, hs, ropeDim, t, -1)
+func ropeBwd[F Float](be *backend[F], dv, cos, sin []F, width, hs, ropeDim, t int, halves bool) {
+	rope(be, dv, cos, sin, width, hs, ropeDim, t, halves, -1)
 }
 
-func rope[F Float](be *backend[F], v, cos, sin []F, width, hs, ropeDim, t int, dir F) {
+func rope[F Float](be *backend[F], v, cos, sin []F, width, hs, ropeDim, t int, halves bool, dir F) {
 	half := ropeDim / 2
 	n := len(v) / width
+	// the two values of pair i are at a·i and a·i + b of the head
+	a, b := 2, 1
+	if halves {
+		a, b = 1, half
+	}
 	be.parallel(n, 32, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			p := r % t
@@ -166,10 +353,10 @@ func rope[F Float](be *backend[F], v, cos, sin []F, width, hs, ropeDim, t int, d
 			for h := 0; h < width; h += hs {
 				head := row[h : h+2*half]
 				for i := 0; i < half; i++ {
-					a, b := head[2*i], head[2*i+1]
+					x, y := head[a*i], head[a*i+b]
 					sn := dir * s[i]
-					head[2*i] = a*c[i] - b*sn
-					head[2*i+1] = a*sn + b*c[i]
+					head[a*i] = x*c[i] - y*sn
+					head[a*i+b] = x*sn + y*c[i]
 				}
 			}
 		}
@@ -319,6 +506,48 @@ func swigluBwd[F Float](be *backend[F], dg, du, dh, g, u []F) {
 			d := dd[i]
 			duu[i] = d * x * sig
 			dgg[i] = d * uu[i] * sig * (1 + x*(1-sig))
+		}
+	})
+}
+
+// geluK is 2·sqrt(2/π): GELU-tanh(x) = ½x(1 + tanh(√(2/π)(x + 0.044715x³)))
+// = x·σ(geluK·(x + 0.044715x³)).
+const (
+	geluK = 1.5957691216057308
+	geluA = 0.044715
+)
+
+// geluFwd computes h = GELU-tanh(g) = g·σ(z), z = geluK·(g + geluA·g³),
+// elementwise.
+func geluFwd[F Float](be *backend[F], h, g []F) {
+	be.parallel(len(h), 4096, func(lo, hi int) {
+		hh, gg := h[lo:hi], g[lo:hi]
+		for i, x := range gg {
+			hh[i] = -geluK * (x + geluA*x*x*x)
+		}
+		be.exp(hh, hh)
+		for i, x := range gg {
+			hh[i] = x / (1 + hh[i])
+		}
+	})
+}
+
+// geluBwd stores (not adds) in dg the gradient of geluFwd's input:
+// dg = dh·(σ + g·σ(1 − σ)·geluK·(1 + 3·geluA·g²)), σ = σ(z). dg may alias dh.
+func geluBwd[F Float](be *backend[F], dg, dh, g []F) {
+	be.parallel(len(dh), 4096, func(lo, hi int) {
+		var buf [256]F // e^(−z), a block at a time
+		for b0 := lo; b0 < hi; b0 += len(buf) {
+			b1 := min(hi, b0+len(buf))
+			gg, dd, dgg, e := g[b0:b1], dh[b0:b1], dg[b0:b1], buf[:b1-b0]
+			for i, x := range gg {
+				e[i] = -geluK * (x + geluA*x*x*x)
+			}
+			be.exp(e, e)
+			for i, x := range gg {
+				sig := 1 / (1 + e[i])
+				dgg[i] = dd[i] * (sig + x*sig*(1-sig)*geluK*(1+3*geluA*x*x))
+			}
 		}
 	})
 }

@@ -1,28 +1,31 @@
-// Package train is a small reverse-mode training engine for the Llama
-// architecture exactly as the model package runs it: token embedding, RMSNorm,
-// rotary position embedding on consecutive pairs, grouped-query causal
-// attention, SwiGLU MLP, final norm and a classifier (tied to the embedding
-// when the model has no output matrix).
+// Package train is a small reverse-mode training engine for the model
+// families the model package runs, computing exactly what model.State
+// computes: token embedding (plus learned positions, GPT-2), RMSNorm or
+// LayerNorm, rotary position embedding on consecutive pairs or on halves
+// (partial rotary included), grouped-query causal attention, a gated SiLU
+// MLP (Llama, Qwen2) or a plain GELU-tanh one (GPT-2, Phi-2), sequential or
+// parallel (Phi-2) blocks, biases wherever the model has them, a final norm
+// and a classifier (tied to the embedding when the model has no output
+// matrix).
 //
 // A [Params] holds trainable float32 copies of a model's weights, made by
 // [FromModel] from a plain model or from a TaylorMLP release (whose withheld
 // down-projection columns start at zero); [Supports] says whether a model is
-// one the engine runs (other families — LayerNorm, biases, plain GELU MLPs,
-// learned or rotate-half positions, parallel blocks — are refused). A [Trainer] runs mini-batches of
-// token sequences through a teacher-forced forward pass, back-propagates a
-// next-token cross-entropy or a distillation KL loss, and updates the
-// trainable parameters with AdamW, gradient clipping and a warm-up + cosine
+// one the engine runs. A [Trainer] runs mini-batches of token sequences
+// through a teacher-forced forward pass, back-propagates a next-token
+// cross-entropy or a distillation KL loss, and updates the trainable
+// parameters with AdamW, gradient clipping and a warm-up + cosine
 // learning-rate schedule. Trainer checkpoints hold the parameters and the
 // optimizer state; [WriteGGUF] writes the parameters as a plain GGUF model
 // that [model.Open] loads.
 //
 // Compute is float32 with float64 accumulation of norms, softmax sums,
-// losses and the gradient norm. The large products run on the kernel
-// package's GEMM over a [kernel.Pool]; the backward pass's transposed
-// products reuse it through explicit transposes. Every operation is generic
-// over [Float] so that the same forward and backward code also runs in
-// float64, which is how the tests check every gradient against central
-// finite differences.
+// bias gradients, losses and the gradient norm. The large products run on
+// the kernel package's GEMM over a [kernel.Pool]; the backward pass's
+// transposed products reuse it through explicit transposes. Every operation
+// is generic over [Float] so that the same forward and backward code also
+// runs in float64, which is how the tests check every gradient against
+// central finite differences.
 package train
 
 import (
@@ -32,6 +35,7 @@ import (
 	"strings"
 
 	"github.com/unswift/unswift/internal/model"
+	"github.com/unswift/unswift/internal/series"
 	"github.com/unswift/unswift/internal/tensor"
 )
 
@@ -53,8 +57,9 @@ type Param[F Float] struct {
 	gzero bool // G is logically zero: the next contribution overwrites it
 }
 
-// Trainable reports whether the tensor receives gradients and updates.
-func (p *Param[F]) Trainable() bool { return p.G != nil }
+// Trainable reports whether the tensor receives gradients and updates
+// (false for a nil tensor: one the model does not have).
+func (p *Param[F]) Trainable() bool { return p != nil && p.G != nil }
 
 // Cols is the length of a row (Shape[0]).
 func (p *Param[F]) Cols() int { return p.Shape[0] }
@@ -63,7 +68,8 @@ func (p *Param[F]) Cols() int { return p.Shape[0] }
 func (p *Param[F]) Rows() int { return len(p.W) / p.Shape[0] }
 
 // Kind is the tensor's name without the layer prefix and the ".weight"
-// suffix: "token_embd", "attn_q", "ffn_down", "output_norm", ...
+// suffix: "token_embd", "attn_q", "ffn_down", "output_norm", ...; a bias
+// keeps its suffix: "attn_q.bias", "ffn_down.bias", ...
 func (p *Param[F]) Kind() string { return kindOf(p.Name) }
 
 func kindOf(name string) string {
@@ -84,19 +90,38 @@ func newParam[F Float](name string, shape ...int) *Param[F] {
 	return &Param[F]{Name: name, Shape: shape, W: make([]F, n)}
 }
 
-// Layer is the parameters of one transformer block.
+// Layer is the parameters of one transformer block. Biases are nil where
+// the model has none; FFNNorm is nil in a parallel block (Phi-2), whose MLP
+// reads the attention's normalised input; Gate is nil in a plain MLP
+// (GPT-2, Phi-2: down(act(up·x + b)) + c), and UpB is nil in a gated one
+// (the inference engine applies none there).
 type Layer[F Float] struct {
-	AttnNorm, Q, K, V, O, FFNNorm, Gate, Up, Down *Param[F]
+	AttnNorm, AttnNormB *Param[F] // AttnNormB: LayerNorm bias
+	Q, QB, K, KB, V, VB *Param[F]
+	O, OB               *Param[F]
+	FFNNorm, FFNNormB   *Param[F]
+	Gate                *Param[F]
+	Up, UpB             *Param[F]
+	Down, DownB         *Param[F]
 }
 
 // ParamSet is the parameters of a whole model, with the structure of
-// [model.Weights]. Use [Params] (float32) for training.
+// [model.Weights] (a fused QKV projection held as its three parts). Use
+// [Params] (float32) for training.
 type ParamSet[F Float] struct {
-	Config     model.Config
-	TokenEmbd  *Param[F] // vocab × dim
-	OutputNorm *Param[F]
-	Output     *Param[F] // vocab × dim; nil: the classifier is TokenEmbd
-	Layers     []Layer[F]
+	Config       model.Config
+	TokenEmbd    *Param[F] // vocab × dim
+	PositionEmbd *Param[F] // context × dim learned positions (GPT-2); nil: rotary positions
+	OutputNorm   *Param[F]
+	OutputNormB  *Param[F] // LayerNorm bias; nil: none
+	Output       *Param[F] // vocab × dim; nil: the classifier is TokenEmbd
+	OutputB      *Param[F] // classifier bias; nil: none
+	Layers       []Layer[F]
+
+	// RopeFreqs is the model's per-pair RoPE frequency divisors
+	// (rope_freqs.weight, Llama 3.1), nil when it has none. It is not a
+	// parameter: it is never trained, and WriteGGUF writes it as it is.
+	RopeFreqs []float32
 
 	// Withheld is, per layer, the number of leading hidden channels whose
 	// down-projection columns the source file did not contain: 0 for a plain
@@ -108,36 +133,83 @@ type ParamSet[F Float] struct {
 // Params is the float32 parameter set used for training.
 type Params = ParamSet[float32]
 
-// NewParamSet allocates zero parameters for config c (norm weights are one).
-// untied adds a separate output matrix.
+// NewParamSet allocates zero parameters for config c (norm weights are one,
+// biases zero) with the tensors its family has: LayerNorm families (gpt2,
+// phi2) a bias on every norm and projection, qwen2 on the query, key and
+// value projections, the llama family none. untied adds a separate output
+// matrix (and, with LayerNorm, its bias).
 func NewParamSet[F Float](c model.Config, untied bool) (*ParamSet[F], error) {
+	ln := c.Family.Norm == model.LayerNorm
+	return newParamSet[F](c, func(name string) bool {
+		switch kindOf(name) {
+		case "output":
+			return untied
+		case "output.bias":
+			return untied && ln
+		case "attn_q.bias", "attn_k.bias", "attn_v.bias":
+			return ln || c.Arch == "qwen2"
+		}
+		return ln && strings.HasSuffix(name, ".bias")
+	})
+}
+
+// newParamSet allocates zero parameters for config c. The tensors of c's
+// family are always made; has says which optional ones (the output matrix,
+// biases) to add.
+func newParamSet[F Float](c model.Config, has func(name string) bool) (*ParamSet[F], error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	if err := supportsFamily(&c); err != nil {
+		return nil, err
+	}
+	fam := c.Family
 	p := &ParamSet[F]{Config: c, Withheld: make([]int, c.Layers)}
 	kv := c.KVDim()
+	opt := func(name string, shape ...int) *Param[F] {
+		if !has(name) {
+			return nil
+		}
+		return newParam[F](name, shape...)
+	}
+	// norm returns a norm's weight and, with LayerNorm, its optional bias.
+	norm := func(pre string) (w, b *Param[F]) {
+		w = newParam[F](pre+".weight", c.Dim)
+		if fam.Norm == model.LayerNorm {
+			b = opt(pre+".bias", c.Dim)
+		}
+		return w, b
+	}
 	p.TokenEmbd = newParam[F]("token_embd.weight", c.Dim, c.Vocab)
-	p.OutputNorm = newParam[F]("output_norm.weight", c.Dim)
-	if untied {
-		p.Output = newParam[F]("output.weight", c.Dim, c.Vocab)
+	if fam.Rope == model.RopeNone {
+		p.PositionEmbd = newParam[F]("position_embd.weight", c.Dim, c.Context)
 	}
 	p.Layers = make([]Layer[F], c.Layers)
 	for l := range p.Layers {
 		pre := fmt.Sprintf("blk.%d.", l)
-		p.Layers[l] = Layer[F]{
-			AttnNorm: newParam[F](pre+"attn_norm.weight", c.Dim),
-			Q:        newParam[F](pre+"attn_q.weight", c.Dim, c.Dim),
-			K:        newParam[F](pre+"attn_k.weight", c.Dim, kv),
-			V:        newParam[F](pre+"attn_v.weight", c.Dim, kv),
-			O:        newParam[F](pre+"attn_output.weight", c.Dim, c.Dim),
-			FFNNorm:  newParam[F](pre+"ffn_norm.weight", c.Dim),
-			Gate:     newParam[F](pre+"ffn_gate.weight", c.Dim, c.Hidden),
-			Up:       newParam[F](pre+"ffn_up.weight", c.Dim, c.Hidden),
-			Down:     newParam[F](pre+"ffn_down.weight", c.Hidden, c.Dim),
+		ly := &p.Layers[l]
+		ly.AttnNorm, ly.AttnNormB = norm(pre + "attn_norm")
+		ly.Q, ly.QB = newParam[F](pre+"attn_q.weight", c.Dim, c.Dim), opt(pre+"attn_q.bias", c.Dim)
+		ly.K, ly.KB = newParam[F](pre+"attn_k.weight", c.Dim, kv), opt(pre+"attn_k.bias", kv)
+		ly.V, ly.VB = newParam[F](pre+"attn_v.weight", c.Dim, kv), opt(pre+"attn_v.bias", kv)
+		ly.O, ly.OB = newParam[F](pre+"attn_output.weight", c.Dim, c.Dim), opt(pre+"attn_output.bias", c.Dim)
+		if !fam.Parallel {
+			ly.FFNNorm, ly.FFNNormB = norm(pre + "ffn_norm")
 		}
+		ly.Up = newParam[F](pre+"ffn_up.weight", c.Dim, c.Hidden)
+		if fam.Gated {
+			// The inference engine applies no bias in a gated MLP.
+			ly.Gate = newParam[F](pre+"ffn_gate.weight", c.Dim, c.Hidden)
+		} else {
+			ly.UpB = opt(pre+"ffn_up.bias", c.Hidden)
+		}
+		ly.Down, ly.DownB = newParam[F](pre+"ffn_down.weight", c.Hidden, c.Dim), opt(pre+"ffn_down.bias", c.Dim)
 	}
+	p.OutputNorm, p.OutputNormB = norm("output_norm")
+	p.Output = opt("output.weight", c.Dim, c.Vocab)
+	p.OutputB = opt("output.bias", c.Vocab)
 	for _, t := range p.All() {
-		if len(t.Shape) == 1 {
+		if isNormWeight(t) {
 			for i := range t.W {
 				t.W[i] = 1
 			}
@@ -146,18 +218,29 @@ func NewParamSet[F Float](c model.Config, untied bool) (*ParamSet[F], error) {
 	return p, nil
 }
 
-// All returns every tensor in GGUF file order: the embedding, each layer's
-// attn_norm, q, k, v, output, ffn_norm, gate, up, down, then output_norm and
-// output (when untied).
+// isNormWeight reports whether t is a norm's weight vector (not a bias).
+func isNormWeight[F Float](t *Param[F]) bool {
+	return len(t.Shape) == 1 && strings.HasSuffix(t.Name, ".weight")
+}
+
+// All returns every tensor in GGUF file order: the embeddings, each layer's
+// attn_norm, q, k, v, output, ffn_norm, gate, up and down (each followed by
+// its bias), then output_norm and output; absent tensors are left out.
 func (p *ParamSet[F]) All() []*Param[F] {
-	ts := []*Param[F]{p.TokenEmbd}
+	var ts []*Param[F]
+	add := func(xs ...*Param[F]) {
+		for _, x := range xs {
+			if x != nil {
+				ts = append(ts, x)
+			}
+		}
+	}
+	add(p.TokenEmbd, p.PositionEmbd)
 	for _, l := range p.Layers {
-		ts = append(ts, l.AttnNorm, l.Q, l.K, l.V, l.O, l.FFNNorm, l.Gate, l.Up, l.Down)
+		add(l.AttnNorm, l.AttnNormB, l.Q, l.QB, l.K, l.KB, l.V, l.VB, l.O, l.OB,
+			l.FFNNorm, l.FFNNormB, l.Gate, l.Up, l.UpB, l.Down, l.DownB)
 	}
-	ts = append(ts, p.OutputNorm)
-	if p.Output != nil {
-		ts = append(ts, p.Output)
-	}
+	add(p.OutputNorm, p.OutputNormB, p.Output, p.OutputB)
 	return ts
 }
 
@@ -232,11 +315,11 @@ func (p *ParamSet[F]) ZeroGrad() {
 	}
 }
 
-// grad returns t's gradient buffer (nil when frozen) and whether it is
-// logically zero (the caller must overwrite it, not add to it), and marks
-// it as holding a gradient.
+// grad returns t's gradient buffer (nil when frozen or t is nil) and
+// whether it is logically zero (the caller must overwrite it, not add to
+// it), and marks it as holding a gradient.
 func (t *Param[F]) grad() (g []F, zero bool) {
-	if t.G == nil {
+	if t == nil || t.G == nil {
 		return nil, false
 	}
 	zero = t.gzero
@@ -253,14 +336,15 @@ func (t *Param[F]) gradient() []F {
 	return t.G
 }
 
-// RandomInit re-initialises the selected tensors: norm weights (vectors) to
-// one, matrices to normal values with standard deviation std, or, when
-// std <= 0, 1/sqrt(fan-in) with fan-in the row length (LeCun-normal: unit
-// output variance for unit-variance inputs). GPT-style models use std 0.02.
+// RandomInit re-initialises the selected tensors: norm weights to one,
+// biases to zero, matrices to normal values with standard deviation std, or,
+// when std <= 0, 1/sqrt(fan-in) with fan-in the row length (LeCun-normal:
+// unit output variance for unit-variance inputs). GPT-style models use std
+// 0.02.
 func (p *ParamSet[F]) RandomInit(rng *rand.Rand, sel Selector, std float64) {
 	for _, t := range p.All() {
 		if sel(t.Name) {
-			initRandom(rng, t.W, t.Shape, std)
+			initRandom(rng, t, std)
 		}
 	}
 }
@@ -286,89 +370,145 @@ func (p *ParamSet[F]) RandomInitWithheld(rng *rand.Rand, std float64) {
 	}
 }
 
-func initRandom[F Float](rng *rand.Rand, w []F, shape []int, std float64) {
-	if len(shape) == 1 {
-		for i := range w {
-			w[i] = 1
+func initRandom[F Float](rng *rand.Rand, t *Param[F], std float64) {
+	if len(t.Shape) == 1 {
+		v := F(0) // a bias
+		if isNormWeight(t) {
+			v = 1
+		}
+		for i := range t.W {
+			t.W[i] = v
 		}
 		return
 	}
 	if std <= 0 {
-		std = 1 / math.Sqrt(float64(shape[0]))
+		std = 1 / math.Sqrt(float64(t.Shape[0]))
 	}
-	for i := range w {
-		w[i] = F(rng.NormFloat64() * std)
+	for i := range t.W {
+		t.W[i] = F(rng.NormFloat64() * std)
 	}
 }
 
-// Supports reports whether the engine implements m's forward pass: the
-// llama family (RMSNorm, gated SiLU MLP, RoPE on consecutive pairs) without
-// bias vectors. It returns an error naming what differs otherwise.
+// Supports reports whether the engine implements m's forward pass. It runs
+// every family the model package runs — RMSNorm or LayerNorm (with or
+// without biases), RoPE on pairs or on halves (partial rotary included) or
+// learned positions, sequential or parallel blocks, biases on any
+// projection — with a gated SiLU MLP or a plain GELU-tanh one. It returns an
+// error naming what differs otherwise.
 func Supports(m *model.Model) error {
 	c := &m.Config
-	if c.Family != model.Families["llama"] {
-		return fmt.Errorf("train: the engine implements the llama architecture only (%s); architecture %s has %s",
-			model.Families["llama"], c.Arch, c.Family)
+	if err := supportsFamily(c); err != nil {
+		return err
 	}
-	w := &m.Weights
-	if w.PositionEmbd != nil || w.OutputNormB != nil || w.OutputB != nil {
-		return fmt.Errorf("train: %s has position embeddings or output biases, which the engine does not implement", c.Arch)
-	}
-	for l, ly := range w.Layers {
-		for _, b := range []*tensor.Tensor{ly.AttnNormB, ly.QB, ly.KB, ly.VB, ly.OB, ly.FFNNormB, ly.UpB, ly.DownB} {
-			if b != nil {
-				return fmt.Errorf("train: layer %d has bias %s, which the engine does not implement", l, b.Name)
-			}
-		}
+	if c.Family.Rope == model.RopeNone && m.Weights.PositionEmbd == nil {
+		return fmt.Errorf("train: architecture %s has learned positions, but the model has no position_embd.weight", c.Arch)
 	}
 	return nil
 }
 
+// supportsFamily reports whether the engine implements c's family.
+func supportsFamily(c *model.Config) error {
+	fam := c.Family
+	switch {
+	case fam.Gated && fam.Act != series.SiLU || !fam.Gated && fam.Act != series.GELUTanh:
+		return fmt.Errorf("train: the engine implements gated silu and plain gelu_tanh MLPs; architecture %s has %s", c.Arch, fam)
+	case fam.Norm != model.RMSNorm && fam.Norm != model.LayerNorm:
+		return fmt.Errorf("train: architecture %s has a normalisation the engine does not implement (%s)", c.Arch, fam)
+	case fam.Rope != model.RopePairs && fam.Rope != model.RopeHalves && fam.Rope != model.RopeNone:
+		return fmt.Errorf("train: architecture %s has a position encoding the engine does not implement (%s)", c.Arch, fam)
+	}
+	return nil
+}
+
+// sourceTensors maps the GGUF name of each parameter tensor m has to the
+// tensor (the parts of a fused QKV projection under the names of separate
+// ones).
+func sourceTensors(m *model.Model) map[string]*tensor.Tensor {
+	w := &m.Weights
+	src := map[string]*tensor.Tensor{}
+	add := func(name string, t *tensor.Tensor) {
+		if t != nil {
+			src[name] = t
+		}
+	}
+	add("token_embd.weight", w.TokenEmbd)
+	add("position_embd.weight", w.PositionEmbd)
+	add("output_norm.weight", w.OutputNorm)
+	add("output_norm.bias", w.OutputNormB)
+	add("output.weight", w.Output)
+	add("output.bias", w.OutputB)
+	for l := range w.Layers {
+		ly := &w.Layers[l]
+		pre := fmt.Sprintf("blk.%d.", l)
+		for _, s := range []struct {
+			name string
+			t    *tensor.Tensor
+		}{
+			{"attn_norm.weight", ly.AttnNorm}, {"attn_norm.bias", ly.AttnNormB},
+			{"attn_q.weight", ly.Q}, {"attn_q.bias", ly.QB},
+			{"attn_k.weight", ly.K}, {"attn_k.bias", ly.KB},
+			{"attn_v.weight", ly.V}, {"attn_v.bias", ly.VB},
+			{"attn_output.weight", ly.O}, {"attn_output.bias", ly.OB},
+			{"ffn_norm.weight", ly.FFNNorm}, {"ffn_norm.bias", ly.FFNNormB},
+			{"ffn_gate.weight", ly.Gate},
+			{"ffn_up.weight", ly.Up}, {"ffn_up.bias", ly.UpB},
+			{"ffn_down.weight", ly.Down}, {"ffn_down.bias", ly.DownB},
+		} {
+			add(pre+s.name, s.t)
+		}
+	}
+	return src
+}
+
 // FromModel copies m's weights, dequantized to float32, into a new
 // parameter set with every tensor frozen (see SetTrainable). It fails for a
-// model the engine cannot run (see Supports).
+// model the engine cannot run (see Supports). A fused QKV projection (and
+// its bias) becomes separate query, key and value tensors.
 //
 // m may be a TaylorMLP release: its layers lack ffn_down, so each Down
 // starts at zero except the columns of the channels the release keeps plain,
 // which are copied from the release's coefficient matrix; Withheld records
-// how many leading (expanded) channels were absent. Gate and up rows are in
-// the release's channel order (with its sign perturbation), as released.
+// how many leading (expanded) channels were absent. Gate and up rows (in a
+// plain MLP the up rows and bias, which play the gate's part) are in the
+// release's channel order, with its sign perturbation, as released; the
+// down bias of a plain MLP is released as it is.
 func FromModel(m *model.Model) (*Params, error) {
 	if err := Supports(m); err != nil {
 		return nil, err
 	}
 	w := &m.Weights
-	p, err := NewParamSet[float32](m.Config, w.Output != nil)
+	if len(w.Layers) != m.Config.Layers {
+		return nil, fmt.Errorf("train: model has %d layers, its config %d", len(w.Layers), m.Config.Layers)
+	}
+	src := sourceTensors(m)
+	p, err := newParamSet[float32](m.Config, func(name string) bool { return src[name] != nil })
 	if err != nil {
 		return nil, err
 	}
-	src := map[*Param[float32]]*tensor.Tensor{p.TokenEmbd: w.TokenEmbd, p.OutputNorm: w.OutputNorm}
-	if w.Output != nil {
-		src[p.Output] = w.Output
-	}
-	if len(w.Layers) != len(p.Layers) {
-		return nil, fmt.Errorf("train: model has %d layers, its config %d", len(w.Layers), len(p.Layers))
+	if f := w.RopeFreqs; f != nil {
+		p.RopeFreqs = make([]float32, f.Len())
+		if err := tensor.Dequantize(p.RopeFreqs, f.Type, f.Data); err != nil {
+			return nil, fmt.Errorf("train: tensor %s: %w", f.Name, err)
+		}
 	}
 	for l, ly := range w.Layers {
-		pl := &p.Layers[l]
-		for d, s := range map[*Param[float32]]*tensor.Tensor{pl.AttnNorm: ly.AttnNorm, pl.Q: ly.Q, pl.K: ly.K,
-			pl.V: ly.V, pl.O: ly.O, pl.FFNNorm: ly.FFNNorm, pl.Gate: ly.Gate, pl.Up: ly.Up} {
-			src[d] = s
+		if ly.Down != nil {
+			continue
 		}
-		switch {
-		case ly.Down != nil:
-			src[pl.Down] = ly.Down
-		case ly.Taylor != nil && m.Taylor != nil:
-			if err := plainDown(pl.Down, ly.Taylor, m.Taylor.Expanded[l], m.Config.Hidden); err != nil {
-				return nil, fmt.Errorf("train: layer %d: %w", l, err)
-			}
-			p.Withheld[l] = m.Taylor.Expanded[l]
-		default:
+		if ly.Taylor == nil || m.Taylor == nil {
 			return nil, fmt.Errorf("train: layer %d has neither ffn_down nor ffn_taylor", l)
 		}
+		if err := plainDown(p.Layers[l].Down, ly.Taylor, m.Taylor.Expanded[l], m.Config.Hidden); err != nil {
+			return nil, fmt.Errorf("train: layer %d: %w", l, err)
+		}
+		p.Withheld[l] = m.Taylor.Expanded[l]
 	}
-	for d, s := range src {
+	for _, d := range p.All() {
+		s := src[d.Name]
 		if s == nil {
+			if d.Kind() == "ffn_down" { // a release's, filled above
+				continue
+			}
 			return nil, fmt.Errorf("train: model lacks tensor %s", d.Name)
 		}
 		if s.Len() != len(d.W) {

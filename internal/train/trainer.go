@@ -241,6 +241,9 @@ func (t *Trainer) prepare(batch [][]int, shift bool) (b, l int, err error) {
 	if l > c.Context {
 		return 0, 0, fmt.Errorf("train: %d tokens per sequence exceed the context length %d", l, c.Context)
 	}
+	if w := c.SlidingWindow; w > 0 && l > w {
+		return 0, 0, fmt.Errorf("train: %d tokens per sequence exceed the model's sliding attention window %d (the engine attends to whole sequences)", l, w)
+	}
 	b = len(batch)
 	t.inputs, t.targets = t.inputs[:0], t.targets[:0]
 	for _, s := range batch {

@@ -155,6 +155,17 @@ func TestBatchErrors(t *testing.T) {
 			t.Errorf("%s: err = %v, want one mentioning %q", c.name, err, c.want)
 		}
 	}
+	// A sliding window (Mistral, Qwen2) bounds the sequences the engine takes.
+	c.SlidingWindow = 3
+	pw := randomSet[float32](t, c, false, 1)
+	pw.SetTrainable(All)
+	trw, _ := NewTrainer(pw, nil, Options{LR: 1e-3})
+	if _, err := trw.Step([][]int{good}, nil); err != nil {
+		t.Errorf("3 tokens in a window of 3: %v", err)
+	}
+	if _, err := trw.Step([][]int{{1, 2, 3, 4, 5}}, nil); err == nil || !strings.Contains(err.Error(), "sliding attention window 3") {
+		t.Errorf("4 tokens in a window of 3: err = %v", err)
+	}
 	p.SetTrainable(func(string) bool { return false })
 	if _, err := tr.Step([][]int{good}, nil); err == nil || !strings.Contains(err.Error(), "no tensor is trainable") {
 		t.Errorf("nothing trainable: err = %v", err)
@@ -251,33 +262,35 @@ func TestCheckpoint(t *testing.T) {
 func TestOverfit(t *testing.T) {
 	pool := kernel.NewPool(0)
 	defer pool.Close()
-	m := synthModel(t, "tiny", tensor.F32)
-	p, err := FromModel(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.SetTrainable(All)
-	tr, err := NewTrainer(p, pool, Options{LR: 3e-3, Warmup: 5, Steps: 50, ClipNorm: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := m.Tokenizer.Encode("The quick brown fox jumps over the lazy dog. The quick brown fox jumps again.", true)
-	batch := [][]int{ids}
-	first, last := 0.0, 0.0
-	for i := 0; i < 50; i++ {
-		loss, err := tr.Step(batch, nil)
+	for _, shape := range []string{"tiny", "tiny-gpt2", "tiny-phi2"} {
+		m := synthModel(t, shape, tensor.F32)
+		p, err := FromModel(m)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if i == 0 {
-			first = loss
+		p.SetTrainable(All)
+		tr, err := NewTrainer(p, pool, Options{LR: 3e-3, Warmup: 5, Steps: 50, ClipNorm: 1})
+		if err != nil {
+			t.Fatal(err)
 		}
-		last = loss
-	}
-	final, _ := tr.Eval(batch, nil)
-	t.Logf("overfit %d tokens: loss %.3f → %.3f (after the last step %.3f)", len(ids), first, last, final)
-	if !(final < 0.2*first) {
-		t.Errorf("loss fell only from %.3f to %.3f", first, final)
+		ids := m.Tokenizer.Encode("The quick brown fox jumps over the lazy dog. The quick brown fox jumps again.", true)
+		batch := [][]int{ids}
+		first, last := 0.0, 0.0
+		for i := 0; i < 50; i++ {
+			loss, err := tr.Step(batch, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i == 0 {
+				first = loss
+			}
+			last = loss
+		}
+		final, _ := tr.Eval(batch, nil)
+		t.Logf("%s: overfit %d tokens: loss %.3f → %.3f (after the last step %.3f)", shape, len(ids), first, last, final)
+		if !(final < 0.2*first) {
+			t.Errorf("%s: loss fell only from %.3f to %.3f", shape, first, final)
+		}
 	}
 }
 
