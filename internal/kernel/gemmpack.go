@@ -100,6 +100,10 @@ func (m *matmulTask) runPacked(p *Pool, id, r0, r1 int, pk *packKernels) {
 	xp, ct, wb := buf[:nxp], buf[nxp:nxp+nct], buf[nxp+nct:nxp+nct+nwb]
 	wbb := floatBytes(wb)
 	inPlace := m.t == tensor.F32 && tensor.Aligned(m.w, 4)
+	// bytesOf is m.t.Bytes without its per-call table lookup: column counts
+	// here are whole blocks (packKC and k are multiples of the block size).
+	bs, bb := m.t.BlockSize(), m.t.BlockBytes()
+	bytesOf := func(cols int) int { return cols / bs * bb }
 	deq := deqFor(cur, m.t)
 
 	for t0 := 0; t0 < n; t0 += nb {
@@ -110,8 +114,7 @@ func (m *matmulTask) runPacked(p *Pool, id, r0, r1 int, pk *packKernels) {
 			re := min(r1, rb+packRB)
 			for c0 := 0; c0 < k; c0 += kc {
 				kk := min(kc, k-c0)
-				off, _ := m.t.Bytes(c0)
-				nbytes, _ := m.t.Bytes(kk)
+				off, nbytes := bytesOf(c0), bytesOf(kk)
 				for r := rb; r < re; r += packR {
 					nr := min(packR, re-r)
 					w, ldw := wbb, 4*ldwb
@@ -139,8 +142,7 @@ func (m *matmulTask) runPacked(p *Pool, id, r0, r1 int, pk *packKernels) {
 					var pf []byte
 					lines := 0
 					if rn < r1 {
-						offn, _ := m.t.Bytes(cn)
-						nbn, _ := m.t.Bytes(min(kc, k-cn))
+						offn, nbn := bytesOf(cn), bytesOf(min(kc, k-cn))
 						pf, lines = m.w[rn*m.stride+offn:], (nbn+63)/64+1
 					}
 					pk.tile(ct[(r-rb)*ldc:], ldc, w, ldw, xp[c0*packT:], packT*k, kk, c0 > 0, g, pf, m.stride, lines)
