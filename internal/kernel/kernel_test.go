@@ -156,6 +156,8 @@ func shapes(typ tensor.DType) [][3]int {
 		return [][3]int{
 			{1, bs, bs}, {3, 2 * bs, bs}, {5, 3 * bs, 3 * bs}, {17, 4 * bs, 2 * bs},
 			{13, 5 * bs, 5 * bs}, {64, 7 * bs, 7 * bs}, {31, 24 * bs, 23 * bs},
+			// Rows longer than shortRow bytes take the four-row kernels.
+			{9, 160 * bs, 157 * bs}, {8, 160 * bs, 160 * bs},
 		}
 	}
 	return [][3]int{
@@ -163,6 +165,7 @@ func shapes(typ tensor.DType) [][3]int {
 		{9, 100, 65}, {17, 127, 127}, {33, 128, 128}, {64, 64, 64}, {172, 64, 64},
 		{13, 1000, 999}, {6, 770, 768}, {40, 260, 257},
 		{4, 10, 2}, {8, 3, 3}, {12, 50, 43}, {8, 21, 21}, {4, 100, 92}, {9, 40, 38}, {8, 14, 14},
+		{9, 2100, 2099}, {8, 2304, 2304}, // rows over shortRow bytes in 16-bit types
 	}
 }
 
