@@ -38,6 +38,7 @@ import (
 	"unsafe"
 
 	"github.com/unswift/unswift/internal/gguf"
+	"github.com/unswift/unswift/internal/mmap"
 	"github.com/unswift/unswift/internal/safetensors"
 	"github.com/unswift/unswift/internal/tensor"
 	"github.com/unswift/unswift/internal/tokenizer"
@@ -84,6 +85,9 @@ type Model struct {
 	st     *safetensors.Set
 	plans  map[*tensor.Tensor]*plan
 	byName map[string]*tensor.Tensor
+
+	mu   sync.Mutex
+	anon []*mmap.File // memory of the computed tensors, released by Close
 }
 
 // plan is how a GGUF tensor is made from its HF tensor.
@@ -252,7 +256,7 @@ func (m *Model) fill() error {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				todo[i].Data, errs[i] = m.plans[todo[i]].make()
+				todo[i].Data, errs[i] = m.plans[todo[i]].make(m.alloc)
 			}
 		}()
 	}
@@ -276,7 +280,7 @@ func (pl *plan) direct() bool {
 }
 
 // make computes the data of a GGUF tensor that is not a plain view.
-func (pl *plan) make() ([]byte, error) {
+func (pl *plan) make(alloc func(n int) []byte) ([]byte, error) {
 	if pl.src == nil {
 		return pl.gen, nil
 	}
@@ -295,7 +299,10 @@ func (pl *plan) make() ([]byte, error) {
 	if pl.spec.op == asIs {
 		return safetensors.AlignedCopy(src.Data), nil // misaligned data
 	}
-	out := alignedBytes(len(src.Data))
+	out := alloc(len(src.Data))
+	if out == nil {
+		return nil, fmt.Errorf("hf: %s: tensor %q: no memory for %d bytes", pl.file, src.Name, len(src.Data))
+	}
 	rowBytes := len(src.Data) / src.Rows()
 	if len(src.Shape) == 1 {
 		rowBytes = len(src.Data) / src.Len()
@@ -350,7 +357,7 @@ func (m *Model) Data(t *tensor.Tensor) ([]byte, error) {
 	if pl == nil {
 		return nil, fmt.Errorf("hf: tensor %q is not one of the model's", t.Name)
 	}
-	return pl.make()
+	return pl.make(alignedBytes)
 }
 
 // Tensor returns the tensor with the GGUF name name, or nil.
@@ -366,8 +373,25 @@ func (m *Model) SourceName(name string) (hfName, file string) {
 	return m.plans[t].src.Name, m.plans[t].file
 }
 
-// Close unmaps the safetensors files; tensors that view them become invalid.
+// alloc returns n bytes for a computed tensor that lives until Close, or nil.
+func (m *Model) alloc(n int) []byte {
+	f, err := mmap.Anon(n)
+	if err != nil {
+		return nil
+	}
+	m.mu.Lock()
+	m.anon = append(m.anon, f)
+	m.mu.Unlock()
+	return f.Data
+}
+
+// Close unmaps the safetensors files and frees the computed tensors; the
+// model's tensors become invalid.
 func (m *Model) Close() error {
+	for _, f := range m.anon {
+		f.Close()
+	}
+	m.anon = nil
 	if m.st == nil {
 		return nil
 	}

@@ -5,6 +5,7 @@ package mmap
 import (
 	"fmt"
 	"os"
+	"unsafe"
 )
 
 func open(path string) (*File, error) {
@@ -25,4 +26,12 @@ func open(path string) (*File, error) {
 func (f *File) close() error {
 	f.Data = nil
 	return nil
+}
+
+func anon(n int) (*File, error) {
+	w := make([]uint64, (max(n, 0)+7)/8)
+	if n <= 0 {
+		return &File{Data: []byte{}}, nil
+	}
+	return &File{Data: unsafe.Slice((*byte)(unsafe.Pointer(&w[0])), n)}, nil
 }
