@@ -65,3 +65,32 @@ func TestNilClose(t *testing.T) {
 		t.Errorf("nil Close: %v", err)
 	}
 }
+
+func TestAnon(t *testing.T) {
+	for _, n := range []int{0, 1, 4096, 3 << 20} {
+		f, err := Anon(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(f.Data) != n {
+			t.Fatalf("Anon(%d) gave %d bytes", n, len(f.Data))
+		}
+		for i := range f.Data {
+			if f.Data[i] != 0 {
+				t.Fatalf("Anon(%d): byte %d is %d, want zeroed memory", n, i, f.Data[i])
+			}
+		}
+		for i := range f.Data {
+			f.Data[i] = byte(i)
+		}
+		if n > 0 && f.Data[n-1] != byte(n-1) {
+			t.Fatal("write did not stick")
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatalf("second Close: %v", err)
+		}
+	}
+}
