@@ -95,10 +95,10 @@ func logitsOf(t *testing.T, m *model.Model, tokens []int) []float32 {
 
 // TestHighOrderMatchesPlain: with every channel expanded, inputs well inside
 // the convergence region and N = 24, the release computes what the original
-// does, to 1e-5 relative: for a gated SiLU MLP (llama) and plain GELU MLPs
-// with biases (GPT-2; Phi-2's parallel block).
+// does, to 1e-5 relative: for gated SiLU MLPs (llama; qwen2 with attention
+// biases) and plain GELU MLPs with biases (GPT-2; Phi-2's parallel block).
 func TestHighOrderMatchesPlain(t *testing.T) {
-	for _, shape := range []string{"tiny", "tiny-gpt2", "tiny-phi2"} {
+	for _, shape := range []string{"tiny", "tiny-qwen2", "tiny-gpt2", "tiny-phi2"} {
 		t.Run(shape, func(t *testing.T) { testHighOrderMatchesPlain(t, shapeModel(t, shape)) })
 	}
 }

@@ -17,7 +17,7 @@ import (
 // Shape is a named set of hyper-parameters.
 type Shape struct {
 	Name                                                string
-	Arch                                                string // GGUF architecture: "llama" (when empty), "gpt2" or "phi2"
+	Arch                                                string // GGUF architecture: "llama" (when empty), "qwen2", "gpt2" or "phi2"
 	Dim, Hidden, Layers, Heads, KVHeads, Vocab, Context int
 	RopeBase                                            float64
 	Tied                                                bool // the classifier is the token embedding (no output.weight)
@@ -32,6 +32,7 @@ var Shapes = map[string]Shape{
 	"gpt2-124m":       {Name: "gpt2-124m", Arch: "gpt2", Dim: 768, Hidden: 3072, Layers: 12, Heads: 12, KVHeads: 12, Vocab: 50257, Context: 1024, Tied: true},
 	"phi-2":           {Name: "phi-2", Arch: "phi2", Dim: 2560, Hidden: 10240, Layers: 32, Heads: 32, KVHeads: 32, Vocab: 51200, Context: 2048, RopeBase: 10000},
 	"tiny-gpt2":       {Name: "tiny-gpt2", Arch: "gpt2", Dim: 64, Hidden: 256, Layers: 2, Heads: 4, KVHeads: 4, Vocab: 320, Context: 256, Tied: true},
+	"tiny-qwen2":      {Name: "tiny-qwen2", Arch: "qwen2", Dim: 64, Hidden: 192, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 320, Context: 256, RopeBase: 1000000, Tied: true},
 	"tiny-phi2":       {Name: "tiny-phi2", Arch: "phi2", Dim: 64, Hidden: 256, Layers: 2, Heads: 4, KVHeads: 4, Vocab: 320, Context: 256, RopeBase: 10000},
 }
 
@@ -155,18 +156,17 @@ func tensors(s Shape, typ tensor.DType) []spec {
 	var ts []spec
 	mat := func(name string, in, out int) { ts = append(ts, spec{name + ".weight", typ, []int{in, out}, weight}) }
 	vec := func(name string, n int, k kind) { ts = append(ts, spec{name, tensor.F32, []int{n}, k}) }
+	rms := s.arch() == "llama" || s.arch() == "qwen2"
 	layerNorm := func(name string) {
 		vec(name+".weight", d, norm)
-		if s.arch() != "llama" {
+		if !rms {
 			vec(name+".bias", d, normBias)
 		}
 	}
-	// dense is a projection, with a bias in the GELU families.
+	// dense is a projection with a bias.
 	dense := func(name string, in, out int) {
 		mat(name, in, out)
-		if s.arch() != "llama" {
-			vec(name+".bias", out, weight)
-		}
+		vec(name+".bias", out, weight)
 	}
 	mat("token_embd", d, s.Vocab)
 	if s.arch() == "gpt2" {
@@ -176,10 +176,16 @@ func tensors(s Shape, typ tensor.DType) []spec {
 		p := fmt.Sprintf("blk.%d.", l)
 		layerNorm(p + "attn_norm")
 		switch s.arch() {
-		case "llama":
-			mat(p+"attn_q", d, d)
-			mat(p+"attn_k", d, kv)
-			mat(p+"attn_v", d, kv)
+		case "llama", "qwen2":
+			if s.arch() == "qwen2" { // biases on q, k and v
+				dense(p+"attn_q", d, d)
+				dense(p+"attn_k", d, kv)
+				dense(p+"attn_v", d, kv)
+			} else {
+				mat(p+"attn_q", d, d)
+				mat(p+"attn_k", d, kv)
+				mat(p+"attn_v", d, kv)
+			}
 			mat(p+"attn_output", d, d)
 			layerNorm(p + "ffn_norm")
 			mat(p+"ffn_gate", d, s.Hidden)
@@ -201,7 +207,11 @@ func tensors(s Shape, typ tensor.DType) []spec {
 	}
 	layerNorm("output_norm")
 	if !s.Tied {
-		dense("output", d, s.Vocab)
+		if rms {
+			mat("output", d, s.Vocab)
+		} else {
+			dense("output", d, s.Vocab)
+		}
 	}
 	return ts
 }
@@ -219,7 +229,7 @@ func Header(w *gguf.Writer, s Shape, typ tensor.DType) error {
 	w.AddUint32(a+".attention.head_count", uint32(s.Heads))
 	w.AddUint32(a+".attention.head_count_kv", uint32(s.KVHeads))
 	switch a {
-	case "llama":
+	case "llama", "qwen2":
 		w.AddUint32(a+".rope.dimension_count", uint32(s.Dim/s.Heads))
 		w.AddFloat32(a+".rope.freq_base", float32(s.RopeBase))
 		w.AddFloat32(a+".attention.layer_norm_rms_epsilon", 1e-5)

@@ -15,7 +15,7 @@ import (
 // TestShapesLoad writes the small shapes of every family in every type and
 // checks that the engine opens them as the shape says and runs them.
 func TestShapesLoad(t *testing.T) {
-	for _, name := range []string{"tiny", "tiny-gpt2", "tiny-phi2"} {
+	for _, name := range []string{"tiny", "tiny-qwen2", "tiny-gpt2", "tiny-phi2"} {
 		for _, typ := range []tensor.DType{tensor.F32, tensor.F16, tensor.Q8_0} {
 			s := synth.Shapes[name]
 			t.Run(name+"/"+typ.String(), func(t *testing.T) {
