@@ -74,7 +74,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	topP := fs.Float64("top-p", 0.9, "nucleus sampling threshold (1: off)")
 	topK := fs.Int("top-k", 0, "keep only the K most likely tokens (0: off)")
 	seed := fs.Uint64("seed", 0, "random seed (0: from the clock)")
-	ctxLen := fs.Int("ctx", 0, "context length (default: the model's)")
+	ctxLen := fs.Int("ctx", 0, fmt.Sprintf("context length (default: the model's, at most %d)", model.DefaultContext))
 	verbose := fs.Bool("v", false, "print timings to stderr")
 	var cf chatFlags
 	fs.BoolVar(&cf.on, "chat", false, "chat: answer each line of stdin (or the -p message) as the assistant, keeping the conversation")

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/unswift/unswift/internal/model"
 	"github.com/unswift/unswift/internal/server"
 )
 
@@ -25,7 +26,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	apiKey := fs.String("api-key", os.Getenv("UNSWIFT_API_KEY"), "require this key (Authorization: Bearer KEY) on every route but /healthz (default: $UNSWIFT_API_KEY)")
 	parallel := fs.Int("parallel", 1, "sequences generating at once, each with its own KV cache")
 	queue := fs.Int("queue", 16, "requests that may wait for a free sequence; more get 429")
-	ctxLen := fs.Int("ctx", 0, "context length of each sequence (default: the model's)")
+	ctxLen := fs.Int("ctx", 0, fmt.Sprintf("context length of each sequence (default: the model's, at most %d)", model.DefaultContext))
 	timeout := fs.Duration("timeout", server.DefaultTimeout, "deadline of each request, queueing included")
 	grace := fs.Duration("grace", 10*time.Second, "on SIGINT/SIGTERM, time given to requests in flight before they are canceled")
 	name := fs.String("name", "", "model id for the API (default: the file's base name)")

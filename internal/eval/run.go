@@ -197,11 +197,12 @@ func Run(ctx context.Context, opt Options) (res *Results, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w (pass --heldout-tokens or --calib-tokens smaller, or a longer --data)", opt.Data, err)
 	}
-	windows := Windows(held, orig.Config.Context, orig.Tokenizer.BOS())
+	win := min(orig.Config.Context, model.DefaultContext) // what a state made without a context holds
+	windows := Windows(held, win, orig.Tokenizer.BOS())
 	calibBytes := min(len(text), len(orig.Tokenizer.Decode(tokens[:opt.CalibTokens])))
 	res.Settings.DataTokens = len(tokens)
 	res.Settings.HeldOut = fmt.Sprintf("the last %d of the %d tokens of %s (tokens %d..%d), in %d windows of at most %d tokens with BOS; a release calibrated on the first %d tokens never saw them",
-		len(held), len(tokens), opt.Data, len(tokens)-len(held), len(tokens)-1, len(windows), orig.Config.Context, opt.CalibTokens)
+		len(held), len(tokens), opt.Data, len(tokens)-len(held), len(tokens)-1, len(windows), win, opt.CalibTokens)
 	pool := kernel.NewPool(opt.Threads)
 	defer pool.Close()
 	ex := NewExec(orig, pool, opt.Threads)

@@ -80,3 +80,23 @@ func TestFamilyErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestHugeBlockCount: a header that claims a billion blocks is refused before
+// anything is allocated for them (found by mutating files: it ran out of
+// memory).
+func TestHugeBlockCount(t *testing.T) {
+	meta, ts := synthFile(t, "tiny-gpt2")
+	for i := range meta {
+		if meta[i].Key == "gpt2.block_count" {
+			meta[i].Value = gguf.Uint32Value(1 << 30)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "m.gguf")
+	if err := gguf.WriteFile(path, meta, ts); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(path, Options{})
+	if err == nil || !strings.Contains(err.Error(), "block count 1073741824 is larger than the file's") {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -42,13 +42,19 @@ type State struct {
 	Hook func(layer int, gate []float32, n int)
 }
 
-// NewState makes a state for one sequence with a context of ctx tokens (the
-// model's context when ctx <= 0 or larger) that runs its kernels on pool.
+// DefaultContext bounds the context of a state made without one: a model may
+// declare 128K positions, whose KV cache would not fit in memory.
+const DefaultContext = 4096
+
+// NewState makes a state for one sequence with a context of ctx tokens that
+// runs its kernels on pool. ctx <= 0 means the model's context, at most
+// DefaultContext; a ctx beyond the model's context is cut to it.
 func (m *Model) NewState(pool *kernel.Pool, ctx int) *State {
 	c := &m.Config
-	if ctx <= 0 || ctx > c.Context {
-		ctx = c.Context
+	if ctx <= 0 {
+		ctx = min(c.Context, DefaultContext)
 	}
+	ctx = min(ctx, c.Context)
 	s := &State{m: m, pool: pool, ctx: ctx}
 	s.key = make([][]float32, c.Layers)
 	s.val = make([][]float32, c.Layers)
@@ -57,7 +63,9 @@ func (m *Model) NewState(pool *kernel.Pool, ctx int) *State {
 		s.val[l] = make([]float32, ctx*c.KVDim())
 	}
 	s.att = make([]float32, c.Heads*ctx)
-	s.cos, s.sin = m.ropeTables()
+	if c.Family.Rope != RopeNone {
+		s.cos, s.sin = m.ropeTables(ctx)
+	}
 	s.grow(1)
 	return s
 }

@@ -34,7 +34,7 @@ type Model struct {
 
 	closer io.Closer
 
-	ropeOnce         sync.Once
+	ropeMu           sync.Mutex
 	ropeCos, ropeSin []float32
 }
 
@@ -227,6 +227,11 @@ func configFromGGUF(f *gguf.File, arch string) (Config, error) {
 func (m *Model) bind() error {
 	if err := m.Config.Validate(); err != nil {
 		return err
+	}
+	// Each block has a dozen tensors or so; a block count beyond the tensor
+	// count is a corrupt header, and binding it would allocate that many.
+	if c := &m.Config; c.Layers > len(m.Tensors) {
+		return fmt.Errorf("block count %d is larger than the file's %d tensors", c.Layers, len(m.Tensors))
 	}
 	byName := make(map[string]*tensor.Tensor, len(m.Tensors))
 	for _, t := range m.Tensors {

@@ -2,32 +2,36 @@ package model
 
 import "math"
 
-// ropeTables returns the cosines and sines of every position's RoPE angles
-// (Context × RopeDim/2 each), computed once per model. The frequency of pair i
-// is base^(−2i/RopeDim), divided by the i-th factor of rope_freqs.weight when
-// the model has one (Llama 3.1's long-context scaling, as GGUF stores it).
-func (m *Model) ropeTables() (cos, sin []float32) {
-	m.ropeOnce.Do(func() {
-		c := &m.Config
-		half := c.RopeDim / 2
-		var factors []float32
-		if f := m.Weights.RopeFreqs; f != nil {
-			factors = f.F32s()
+// ropeTables returns the cosines and sines of the RoPE angles of positions
+// 0..n−1 (n × RopeDim/2 each), computed once per model for the longest n
+// asked for. The frequency of pair i is base^(−2i/RopeDim), divided by the
+// i-th factor of rope_freqs.weight when the model has one (Llama 3.1's
+// long-context scaling, as GGUF stores it).
+func (m *Model) ropeTables(n int) (cos, sin []float32) {
+	m.ropeMu.Lock()
+	defer m.ropeMu.Unlock()
+	c := &m.Config
+	half := c.RopeDim / 2
+	if len(m.ropeCos) >= n*half {
+		return m.ropeCos[:n*half], m.ropeSin[:n*half]
+	}
+	var factors []float32
+	if f := m.Weights.RopeFreqs; f != nil {
+		factors = f.F32s()
+	}
+	m.ropeCos = make([]float32, n*half)
+	m.ropeSin = make([]float32, n*half)
+	for i := 0; i < half; i++ {
+		freq := 1 / math.Pow(c.RopeBase, float64(2*i)/float64(c.RopeDim))
+		if factors != nil {
+			freq /= float64(factors[i])
 		}
-		m.ropeCos = make([]float32, c.Context*half)
-		m.ropeSin = make([]float32, c.Context*half)
-		for i := 0; i < half; i++ {
-			freq := 1 / math.Pow(c.RopeBase, float64(2*i)/float64(c.RopeDim))
-			if factors != nil {
-				freq /= float64(factors[i])
-			}
-			for p := 0; p < c.Context; p++ {
-				a := float64(p) * freq
-				m.ropeCos[p*half+i] = float32(math.Cos(a))
-				m.ropeSin[p*half+i] = float32(math.Sin(a))
-			}
+		for p := 0; p < n; p++ {
+			a := float64(p) * freq
+			m.ropeCos[p*half+i] = float32(math.Cos(a))
+			m.ropeSin[p*half+i] = float32(math.Sin(a))
 		}
-	})
+	}
 	return m.ropeCos, m.ropeSin
 }
 
