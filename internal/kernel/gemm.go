@@ -1,8 +1,6 @@
 package kernel
 
 import (
-	"unsafe"
-
 	"github.com/unswift/unswift/internal/tensor"
 )
 
@@ -112,16 +110,8 @@ func (m *matmulTask) runTiles(p *Pool, id, r0, r1 int) {
 		nb = ((n+blocks-1)/blocks + T - 1) / T * T
 	}
 	nbt := min(nb, (n+T-1)/T*T) // token rows of the packed block
-	size := R*ld + nbt*ld + R*T + 16
-	var buf []float32
-	if p == nil || id < 0 {
-		buf = make([]float32, size)
-	} else {
-		buf = p.buf(id, size)
-	}
-	if a := uintptr(unsafe.Pointer(&buf[0])) % 64; a != 0 {
-		buf = buf[(64-a)/4:]
-	}
+	size := R*ld + nbt*ld + R*T
+	buf := scratch64(p, id, size)
 	slab, xb, opad := buf[:R*ld], buf[R*ld:R*ld+nbt*ld], buf[R*ld+nbt*ld:R*ld+nbt*ld+R*T]
 	deq := deqFor(im, m.t)
 	for c0 := 0; c0 < k; c0 += kc {

@@ -87,16 +87,8 @@ func (m *matmulTask) runPacked(p *Pool, id, r0, r1 int, pk *packKernels) {
 	kc := min(k, packKC)
 	ldwb := (kc+15)&^15 + 16 // decoded weights: padded stride (floats)
 	nxp, nct, nwb := gb*packT*k, packRB*ldc, packR*ldwb
-	size := nxp + nct + nwb + 16
-	var buf []float32
-	if p == nil || id < 0 {
-		buf = make([]float32, size)
-	} else {
-		buf = p.buf(id, size)
-	}
-	if a := uintptr(unsafe.Pointer(&buf[0])) % 64; a != 0 {
-		buf = buf[(64-a)/4:]
-	}
+	size := nxp + nct + nwb
+	buf := scratch64(p, id, size)
 	xp, ct, wb := buf[:nxp], buf[nxp:nxp+nct], buf[nxp+nct:nxp+nct+nwb]
 	wbb := floatBytes(wb)
 	inPlace := m.t == tensor.F32 && tensor.Aligned(m.w, 4)

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Pool is a fixed set of persistent worker goroutines that split loops over
@@ -164,6 +165,21 @@ func (p *Pool) buf(id, n int) []float32 {
 		p.scratch[id] = make([]float32, n)
 	}
 	return p.scratch[id][:n]
+}
+
+// scratch64 returns n floats of thread id's scratch (fresh memory when p is
+// nil or id < 0) that start on a 64-byte (cache line) boundary.
+func scratch64(p *Pool, id, n int) []float32 {
+	var buf []float32
+	if p == nil || id < 0 {
+		buf = make([]float32, n+16)
+	} else {
+		buf = p.buf(id, n+16)
+	}
+	if a := uintptr(unsafe.Pointer(&buf[0])) % 64; a != 0 {
+		buf = buf[(64-a)/4:]
+	}
+	return buf[:n]
 }
 
 // run executes t over [0, n) in c ≥ 2 chunks; the caller holds mu.
