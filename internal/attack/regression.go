@@ -400,15 +400,22 @@ func solveRegression(d *layerData, ata, aty []float64, pool *kernel.Pool) (Layer
 			w[k*dim+r] = aty[k*dim+r] - del(k)*aty[(e+k)*dim+r]
 		}
 	}
+	return lr, solveDown(&lr, g, w, e, dim, hidden, pool)
+}
+
+// solveDown solves the e×e normal equations g (lower triangle) for the e×dim
+// right-hand sides w (one row per expanded channel, overwritten) and writes
+// the solution into the expanded columns of lr.Down (dim × hidden).
+func solveDown(lr *LayerRecovery, g, w []float64, e, dim, hidden int, pool *kernel.Pool) error {
 	if err := ridgeSolve(g, e, w, dim, 1e-9, pool); err != nil {
-		return lr, err
+		return err
 	}
 	for k := 0; k < e; k++ {
 		for r := 0; r < dim; r++ {
 			lr.Down[r*hidden+k] = w[k*dim+r]
 		}
 	}
-	return lr, nil
+	return nil
 }
 
 // newRegressionLayer is a layer recovery with the plain channels copied from
@@ -519,15 +526,7 @@ func solvePlainRegression(d *layerData, lin, ata, aty []float64, pool *kernel.Po
 			}
 		}
 	}
-	if err := ridgeSolve(g, e, w, dim, 1e-9, pool); err != nil {
-		return lr, err
-	}
-	for k := 0; k < e; k++ {
-		for r := 0; r < dim; r++ {
-			lr.Down[r*hidden+k] = w[k*dim+r]
-		}
-	}
-	return lr, nil
+	return lr, solveDown(&lr, g, w, e, dim, hidden, pool)
 }
 
 // expandedTerms fills v with what the runtime multiplies the expanded
