@@ -1,4 +1,4 @@
-package hf
+package hf_test
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/unswift/unswift/internal/gguf"
+	"github.com/unswift/unswift/internal/hf"
 	"github.com/unswift/unswift/internal/synth"
 	"github.com/unswift/unswift/internal/tensor"
 )
@@ -35,7 +36,7 @@ func TestWriteDirRoundTrip(t *testing.T) {
 	meta32, ts32 := synthModel(t, tensor.F32)
 	for _, typ := range []tensor.DType{tensor.F32, tensor.BF16, tensor.Q8_0} {
 		path := filepath.Join(t.TempDir(), "m.gguf")
-		if err := WriteGGUF(path, meta32, ts32, GGUFOptions{Type: typ}); err != nil {
+		if err := hf.WriteGGUF(path, meta32, ts32, hf.GGUFOptions{Type: typ}); err != nil {
 			t.Fatal(err)
 		}
 		f, err := gguf.Open(path)
@@ -45,10 +46,10 @@ func TestWriteDirRoundTrip(t *testing.T) {
 		defer f.Close()
 		meta, ts := meta32, f.Tensors
 		dir := filepath.Join(t.TempDir(), "hf")
-		if err := WriteDir(dir, meta, ts, DirOptions{KeepType: true}); err != nil {
+		if err := hf.WriteDir(dir, meta, ts, hf.DirOptions{KeepType: true}); err != nil {
 			t.Fatal(err)
 		}
-		m, err := Open(dir, Options{})
+		m, err := hf.Open(dir, hf.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,23 +97,23 @@ func TestWriteDirErrors(t *testing.T) {
 		dir  string
 		meta []gguf.KV
 		ts   []*tensor.Tensor
-		opt  DirOptions
+		opt  hf.DirOptions
 		want string
 	}{
-		{"other arch", "", with(gguf.KeyArchitecture, gguf.StringValue("mamba")), ts, DirOptions{}, `architecture "mamba" cannot be written`},
-		{"metadata of another arch", "", with(gguf.KeyArchitecture, gguf.StringValue("phi2")), ts, DirOptions{}, `metadata phi2.context_length is missing`},
-		{"release tensor", "", meta, extra, DirOptions{}, `"blk.0.ffn_taylor.weight" has no Hugging Face LlamaForCausalLM equivalent`},
-		{"missing tensor", "", meta, without(ts, "blk.1.ffn_up.weight"), DirOptions{}, `no tensor "blk.1.ffn_up.weight"`},
-		{"partial rotary", "", append(append([]gguf.KV(nil), meta...), gguf.KV{Key: "llama.rope.dimension_count", Value: gguf.Uint32Value(8)}), ts, DirOptions{}, "partial rotary"},
-		{"bad type", "", meta, ts, DirOptions{Type: tensor.Q8_0}, "Q8_0"},
-		{"file in the way", file, meta, ts, DirOptions{}, "not a directory"},
+		{"other arch", "", with(gguf.KeyArchitecture, gguf.StringValue("mamba")), ts, hf.DirOptions{}, `architecture "mamba" cannot be written`},
+		{"metadata of another arch", "", with(gguf.KeyArchitecture, gguf.StringValue("phi2")), ts, hf.DirOptions{}, `metadata phi2.context_length is missing`},
+		{"release tensor", "", meta, extra, hf.DirOptions{}, `"blk.0.ffn_taylor.weight" has no Hugging Face LlamaForCausalLM equivalent`},
+		{"missing tensor", "", meta, without(ts, "blk.1.ffn_up.weight"), hf.DirOptions{}, `no tensor "blk.1.ffn_up.weight"`},
+		{"partial rotary", "", append(append([]gguf.KV(nil), meta...), gguf.KV{Key: "llama.rope.dimension_count", Value: gguf.Uint32Value(8)}), ts, hf.DirOptions{}, "partial rotary"},
+		{"bad type", "", meta, ts, hf.DirOptions{Type: tensor.Q8_0}, "Q8_0"},
+		{"file in the way", file, meta, ts, hf.DirOptions{}, "not a directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := tc.dir
 			if dir == "" {
 				dir = filepath.Join(t.TempDir(), "out")
 			}
-			err := WriteDir(dir, tc.meta, tc.ts, tc.opt)
+			err := hf.WriteDir(dir, tc.meta, tc.ts, tc.opt)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want an error containing %q", err, tc.want)
 			}

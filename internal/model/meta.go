@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/unswift/unswift/internal/gguf"
+	"github.com/unswift/unswift/internal/hf"
 	"github.com/unswift/unswift/internal/tokenizer"
 )
 
@@ -12,18 +13,12 @@ import (
 // checkpoint) can be written as GGUF.
 func AddGGUFMetadata(w *gguf.Writer, m *Model) error {
 	c := &m.Config
-	w.AddString("general.architecture", c.Arch)
-	w.AddString("general.name", m.Path)
-	a := c.Arch + "."
-	w.AddUint32(a+"context_length", uint32(c.Context))
-	w.AddUint32(a+"embedding_length", uint32(c.Dim))
-	w.AddUint32(a+"block_count", uint32(c.Layers))
-	w.AddUint32(a+"feed_forward_length", uint32(c.Hidden))
-	w.AddUint32(a+"attention.head_count", uint32(c.Heads))
-	w.AddUint32(a+"attention.head_count_kv", uint32(c.KVHeads))
-	w.AddUint32(a+"rope.dimension_count", uint32(c.RopeDim))
-	w.AddFloat32(a+"rope.freq_base", float32(c.RopeBase))
-	w.AddFloat32(a+"attention.layer_norm_rms_epsilon", c.NormEps)
+	p := hf.Params{Arch: c.Arch, Dim: c.Dim, Hidden: c.Hidden, Layers: c.Layers, Heads: c.Heads, KVHeads: c.KVHeads,
+		Vocab: c.Vocab, Context: c.Context, RopeDim: c.RopeDim, RopeBase: c.RopeBase, NormEps: float64(c.NormEps),
+		SlidingWindow: c.SlidingWindow}
+	for _, kv := range p.Meta(m.Path) {
+		w.Add(kv.Key, kv.Value)
+	}
 	sp, ok := m.Tokenizer.(*tokenizer.SentencePiece)
 	if !ok {
 		return fmt.Errorf("writing a %T tokenizer as GGUF metadata is not supported", m.Tokenizer)

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/unswift/unswift/internal/gguf"
+	"github.com/unswift/unswift/internal/hf"
 	"github.com/unswift/unswift/internal/tensor"
 )
 
@@ -218,28 +219,18 @@ func tensors(s Shape, typ tensor.DType) []spec {
 
 // Header adds the architecture metadata and the byte-level vocabulary.
 func Header(w *gguf.Writer, s Shape, typ tensor.DType) error {
-	a := s.arch()
-	w.AddString("general.architecture", a)
-	w.AddString("general.name", "synth-"+s.Name+"-"+strings.ToLower(typ.String()))
-	w.AddString("general.description", "random weights (unswift synth): for speed benchmarks only")
-	w.AddUint32(a+".context_length", uint32(s.Context))
-	w.AddUint32(a+".embedding_length", uint32(s.Dim))
-	w.AddUint32(a+".block_count", uint32(s.Layers))
-	w.AddUint32(a+".feed_forward_length", uint32(s.Hidden))
-	w.AddUint32(a+".attention.head_count", uint32(s.Heads))
-	w.AddUint32(a+".attention.head_count_kv", uint32(s.KVHeads))
-	switch a {
+	p := hf.Params{Arch: s.arch(), Dim: s.Dim, Hidden: s.Hidden, Layers: s.Layers, Heads: s.Heads, KVHeads: s.KVHeads,
+		Vocab: s.Vocab, Context: s.Context, RopeBase: s.RopeBase, NormEps: 1e-5}
+	switch p.Arch {
 	case "llama", "qwen2":
-		w.AddUint32(a+".rope.dimension_count", uint32(s.Dim/s.Heads))
-		w.AddFloat32(a+".rope.freq_base", float32(s.RopeBase))
-		w.AddFloat32(a+".attention.layer_norm_rms_epsilon", 1e-5)
+		p.RopeDim = s.Dim / s.Heads
 	case "phi2": // Phi-2 rotates 32 of each head's 80 dimensions (partial_rotary_factor 0.4)
-		w.AddUint32(a+".rope.dimension_count", uint32(max(2, s.Dim/s.Heads*2/5/2*2)))
-		w.AddFloat32(a+".rope.freq_base", float32(s.RopeBase))
-		w.AddFloat32(a+".attention.layer_norm_epsilon", 1e-5)
-	default:
-		w.AddFloat32(a+".attention.layer_norm_epsilon", 1e-5)
+		p.RopeDim = max(2, s.Dim/s.Heads*2/5/2*2)
 	}
+	for _, kv := range p.Meta("synth-" + s.Name + "-" + strings.ToLower(typ.String())) {
+		w.Add(kv.Key, kv.Value)
+	}
+	w.AddString("general.description", "random weights (unswift synth): for speed benchmarks only")
 	tokens, scores, types := ByteVocab(s.Vocab)
 	w.AddString("tokenizer.ggml.model", "llama")
 	w.AddStrings("tokenizer.ggml.tokens", tokens)
