@@ -259,14 +259,22 @@ func writeFile(path string, data []byte) error {
 	return nil
 }
 
-// classes maps a GGUF architecture to the Hugging Face class WriteDir writes.
-var classes = map[string]string{"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "phi2": "PhiForCausalLM", "gpt2": "GPT2LMHeadModel"}
+// classOf returns the Hugging Face class WriteDir writes for a GGUF
+// architecture: the first in the arches table that maps to it.
+func classOf(arch string) (string, bool) {
+	for _, a := range arches {
+		if a.gguf == arch {
+			return a.class, true
+		}
+	}
+	return "", false
+}
 
 // paramsFromMeta reads the hyper-parameters of a GGUF model.
 func paramsFromMeta(meta []gguf.KV, byName map[string]*tensor.Tensor) (*Params, error) {
 	m := newMetaMap(meta)
 	arch, _ := m.str(gguf.KeyArchitecture)
-	class, ok := classes[arch]
+	class, ok := classOf(arch)
 	if !ok {
 		return nil, fmt.Errorf("hf: architecture %q cannot be written as a Hugging Face directory (supported: gpt2, llama, phi2, qwen2)", arch)
 	}

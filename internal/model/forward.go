@@ -167,16 +167,17 @@ func (s *State) linear(out []float32, w, b *tensor.Tensor, x []float32, n int) {
 func (s *State) norm(out, x []float32, w, b *tensor.Tensor, n int) {
 	c := &s.m.Config
 	d := c.Dim
+	weight := w.F32s()
+	var bias []float32
+	if b != nil {
+		bias = b.F32s()
+	}
 	for i := 0; i < n; i++ {
 		o, xi := out[i*d:(i+1)*d], x[i*d:(i+1)*d]
 		if c.Family.Norm == LayerNorm {
-			var bias []float32
-			if b != nil {
-				bias = b.F32s()
-			}
-			layernorm(o, xi, w.F32s(), bias, c.NormEps)
+			layernorm(o, xi, weight, bias, c.NormEps)
 		} else {
-			rmsnorm(o, xi, w.F32s(), c.NormEps)
+			rmsnorm(o, xi, weight, c.NormEps)
 		}
 	}
 }
